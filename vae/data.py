@@ -1,0 +1,289 @@
+"""Data sets as in-memory tensors: moons (built in), digits, MNIST, Fashion-MNIST, image folders.
+
+Every loader returns a ``Dataset`` whose images are float32 (N, C, H, W) in [0, 1] with a
+fixed train / test split, so training indexes tensors and never runs per-sample transforms.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .images import ImageError, preprocess
+
+PHASE_NAMES = (
+    "new moon",
+    "waxing crescent",
+    "first quarter",
+    "waxing gibbous",
+    "full moon",
+    "waning gibbous",
+    "last quarter",
+    "waning crescent",
+)
+DATASETS = ("moons", "digits", "mnist", "fashion-mnist")
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+class DataError(RuntimeError):
+    """A data set cannot be loaded; the message says what is missing and where it belongs."""
+
+
+@dataclass
+class Dataset:
+    """A data set split into train and test tensors.
+
+    ``train_x``/``test_x``: (N, C, H, W) float32 in [0, 1]; ``train_y``/``test_y``: (N,) int64
+    indices into ``label_names``. ``extra`` holds per-image side information (for moons the
+    phase angle in radians, under ``train_phase`` / ``test_phase``).
+    """
+
+    name: str
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    label_names: list[str]
+    style: str = "plain"  # how uploads are preprocessed for this data (see vae.images)
+    dark_background: bool = True
+    extra: dict[str, torch.Tensor] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train_x.shape[1:])  # type: ignore[return-value]
+
+    def info(self) -> dict[str, Any]:
+        """JSON-able description stored in checkpoints."""
+        return {
+            "name": self.name,
+            "image_shape": list(self.image_shape),
+            "label_names": list(self.label_names),
+            "style": self.style,
+            "dark_background": self.dark_background,
+            "n_train": len(self.train_x),
+            "n_test": len(self.test_x),
+        }
+
+
+# --------------------------------------------------------------------------- moons
+
+
+def phase_class(angle: np.ndarray | float) -> np.ndarray:
+    """Phase angle in radians (0 new, pi/2 first quarter, pi full) -> index into PHASE_NAMES."""
+    a = np.mod(np.asarray(angle, dtype=np.float64), 2 * math.pi)
+    return (np.floor(a / (math.pi / 4) + 0.5).astype(np.int64)) % 8
+
+
+def render_moons(
+    angle: np.ndarray,
+    size: int = 28,
+    rng: np.random.Generator | None = None,
+    jitter: bool = True,
+) -> np.ndarray:
+    """Render moon images for phase angles (N,) -> (N, size, size) float32 in [0, 1].
+
+    A disk lit from one side: with (u, v) disk coordinates and u along the sun, a point is lit
+    when s*u >= cos(angle) * sqrt(1 - v^2), s = +1 waxing (lit on the right), -1 waning; the
+    terminator is an ellipse of half-width |cos(angle)|. ``jitter`` adds random size, position,
+    terminator tilt, crater texture and noise.
+    """
+    rng = rng or np.random.default_rng(0)
+    n = len(angle)
+    angle = np.mod(angle, 2 * math.pi)
+    if jitter:
+        radius = rng.uniform(0.30, 0.42, n) * size
+        cx = size / 2 + rng.uniform(-0.08, 0.08, n) * size
+        cy = size / 2 + rng.uniform(-0.08, 0.08, n) * size
+        tilt = rng.uniform(-0.5, 0.5, n)
+    else:
+        radius = np.full(n, 0.36 * size)
+        cx = cy = np.full(n, size / 2)
+        tilt = np.zeros(n)
+    grid = np.arange(size, dtype=np.float64) + 0.5
+    dx = (grid[None, None, :] - cx[:, None, None]) / radius[:, None, None]  # (N, 1, S)
+    dy = (grid[None, :, None] - cy[:, None, None]) / radius[:, None, None]  # (N, S, 1)
+    ct, st = np.cos(tilt)[:, None, None], np.sin(tilt)[:, None, None]
+    u = ct * dx + st * dy
+    v = -st * dx + ct * dy
+    r2 = u**2 + v**2
+    px = 1.0 / radius[:, None, None]  # one pixel in disk units, for anti-aliasing
+    disk = np.clip((1.0 - np.sqrt(r2)) / px + 0.5, 0, 1)
+    s = np.where(angle < math.pi, 1.0, -1.0)[:, None, None]
+    edge = np.cos(angle)[:, None, None] * np.sqrt(np.clip(1 - v**2, 0, 1))
+    lit = np.clip((s * u - edge) / px, 0, 1)  # no half-pixel offset: a new moon stays dark
+    surface = np.ones_like(r2)
+    if jitter:
+        # A few dark maria/craters, fixed on the moon's face (so they move with it).
+        for _ in range(4):
+            mx, my = rng.uniform(-0.6, 0.6, (2, n, 1, 1))
+            mr = rng.uniform(0.12, 0.3, (n, 1, 1))
+            surface -= 0.25 * np.exp(-((dx - mx) ** 2 + (dy - my) ** 2) / (2 * mr**2))
+    img = disk * (0.9 * lit * surface + 0.06)  # faint earthshine on the dark side
+    if jitter:
+        img = img + rng.normal(0, 0.02, img.shape)
+    return np.clip(img, 0, 1).astype(np.float32)
+
+
+def make_moons(n: int, size: int = 28, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """n moon images (n, 1, size, size) and their phase angles (n,) in radians.
+
+    A quarter of the images sit exactly on the eight named phases (true full moons, true half
+    moons, ...); the rest are spread within +-22.5 degrees of them.
+    """
+    rng = np.random.default_rng(seed)
+    k = rng.integers(0, 8, n)
+    offset = rng.uniform(-math.pi / 8, math.pi / 8, n) * (rng.random(n) >= 0.25)
+    angle = np.mod(k * (math.pi / 4) + offset, 2 * math.pi)
+    images = render_moons(angle, size=size, rng=rng)
+    return torch.from_numpy(images).unsqueeze(1), torch.from_numpy(angle.astype(np.float32))
+
+
+def load_moons(n_train: int = 6000, n_test: int = 1000, size: int = 28, seed: int = 0) -> Dataset:
+    x, angle = make_moons(n_train + n_test, size=size, seed=seed)
+    y = torch.from_numpy(phase_class(angle.numpy()))
+    return Dataset(
+        name="moons",
+        train_x=x[:n_train],
+        train_y=y[:n_train],
+        test_x=x[n_train:],
+        test_y=y[n_train:],
+        label_names=list(PHASE_NAMES),
+        style="plain",
+        extra={"train_phase": angle[:n_train], "test_phase": angle[n_train:]},
+    )
+
+
+# --------------------------------------------------------------------------- digits, MNIST
+
+
+def _split(x: torch.Tensor, y: torch.Tensor, test_fraction: float, seed: int) -> tuple[torch.Tensor, ...]:
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    n_test = max(1, round(len(x) * test_fraction))
+    te, tr = perm[:n_test], perm[n_test:]
+    return x[tr], y[tr], x[te], y[te]
+
+
+def load_digits(size: int = 28, seed: int = 0) -> Dataset:
+    """scikit-learn's 1,797 handwritten 8x8 digits, upscaled to size x size, 80/20 split."""
+    from sklearn.datasets import load_digits as sk_digits
+
+    bunch = sk_digits()
+    x = torch.from_numpy(bunch.images.astype(np.float32) / 16.0).unsqueeze(1)
+    # The 8x8 digits fill their frame; pad to MNIST's 20-in-28 proportions, then resize.
+    x = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    y = torch.from_numpy(bunch.target.astype(np.int64))
+    tr_x, tr_y, te_x, te_y = _split(x.clamp(0, 1).contiguous(), y, 0.2, seed)
+    return Dataset("digits", tr_x, tr_y, te_x, te_y, [str(i) for i in range(10)], style="digit")
+
+
+MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+FASHION_NAMES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
+
+
+def default_data_dir() -> str:
+    return os.environ.get("VAE_DATA_DIR", "./data")
+
+
+def load_mnist(name: str = "mnist", data_dir: str | None = None, download: bool = True) -> Dataset:
+    """MNIST or Fashion-MNIST through torchvision, from ``data_dir`` (torchvision's layout)."""
+    from torchvision import datasets
+
+    root = Path(data_dir or default_data_dir())
+    cls = datasets.MNIST if name == "mnist" else datasets.FashionMNIST
+    folder = root / cls.__name__ / "raw"
+    splits = []
+    for train in (True, False):
+        try:
+            ds = cls(root=str(root), train=train, download=False)
+        except RuntimeError:
+            if not download:
+                ds = None
+            else:
+                try:
+                    ds = cls(root=str(root), train=train, download=True)
+                except Exception:
+                    ds = None
+        if ds is None:
+            files = ", ".join(MNIST_FILES)
+            raise DataError(
+                f"{name} is not in {folder} and could not be downloaded. Put the four files "
+                f"{files} (uncompressed, or .gz) in {folder}, or pass --data-dir / set VAE_DATA_DIR "
+                f"to the folder that holds {cls.__name__}/raw."
+            )
+        splits.append((ds.data.unsqueeze(1).float().div_(255.0), ds.targets.long()))
+    (tr_x, tr_y), (te_x, te_y) = splits
+    labels = [str(i) for i in range(10)] if name == "mnist" else FASHION_NAMES
+    return Dataset(name, tr_x, tr_y, te_x, te_y, labels, style="digit" if name == "mnist" else "centered")
+
+
+# --------------------------------------------------------------------------- image folders
+
+
+def load_folder(
+    path: str | Path, size: int = 32, channels: int = 1, seed: int = 0, test_fraction: float = 0.1
+) -> Dataset:
+    """Every image under ``path``; first-level sub-folders are the labels. Unreadable files
+    are skipped and listed in ``Dataset.skipped``. Images keep their framing (style plain)."""
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise DataError(f"image folder {root} does not exist or is not a folder")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    label_names = sorted({p.relative_to(root).parts[0] for p in files if len(p.relative_to(root).parts) > 1})
+    if any(len(p.relative_to(root).parts) == 1 for p in files):
+        label_names.append("(unlabelled)")
+    index = {name: i for i, name in enumerate(label_names)}
+    xs, ys, skipped = [], [], []
+    for p in files:
+        try:
+            xs.append(preprocess(p, (channels, size, size), style="plain", dark_background=False).tensor)
+        except ImageError as e:
+            skipped.append(f"{p.relative_to(root)}: {e}")
+            continue
+        parts = p.relative_to(root).parts
+        ys.append(index[parts[0] if len(parts) > 1 else "(unlabelled)"])
+    if len(xs) < 2:
+        raise DataError(
+            f"image folder {root} has {len(xs)} usable image(s); at least 2 are needed"
+            + (f" ({len(skipped)} skipped)" if skipped else "")
+        )
+    x, y = torch.stack(xs), torch.tensor(ys, dtype=torch.int64)
+    tr_x, tr_y, te_x, te_y = _split(x, y, test_fraction, seed)
+    return Dataset(
+        f"folder:{root}", tr_x, tr_y, te_x, te_y, label_names, style="plain", dark_background=False, skipped=skipped
+    )
+
+
+def load_dataset(
+    name: str, data_dir: str | None = None, image_size: int | None = None, channels: int = 1, seed: int = 0
+) -> Dataset:
+    """Load a data set by its CLI name: moons, digits, mnist, fashion-mnist or folder:PATH."""
+    if name == "moons":
+        return load_moons(size=image_size or 28, seed=seed)
+    if name == "digits":
+        return load_digits(size=image_size or 28, seed=seed)
+    if name in ("mnist", "fashion-mnist"):
+        if image_size not in (None, 28):
+            raise DataError(f"{name} images are 28x28; --image-size {image_size} is not supported")
+        return load_mnist(name, data_dir)
+    if name.startswith("folder:"):
+        return load_folder(name[len("folder:") :], size=image_size or 32, channels=channels, seed=seed)
+    raise DataError(f"unknown data set {name!r}: use one of {', '.join(DATASETS)} or folder:PATH")

@@ -1,0 +1,177 @@
+"""Image preprocessing shared by image-folder data sets and user uploads.
+
+One function turns bytes or a PIL image into a model input (C, H, W) float in [0, 1],
+keeping each intermediate step so the app can show what happened to an upload.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# Refuse images whose canvas is larger than this before decoding them (decompression bombs).
+MAX_PIXELS = 40_000_000
+MAX_FILE_BYTES = 20 * 1024 * 1024
+
+STYLES = ("digit", "centered", "plain")
+
+
+class ImageError(ValueError):
+    """The bytes are not an image this app can use; the message says why."""
+
+
+@dataclass
+class Preprocessed:
+    """The model input and the named intermediate images (for display)."""
+
+    tensor: torch.Tensor  # (C, H, W), float32 in [0, 1]
+    steps: list[tuple[str, Image.Image]] = field(default_factory=list)
+    inverted: bool = False
+
+
+def open_image(data: bytes | str | Path | Image.Image) -> Image.Image:
+    """Open and fully decode the first frame of an image, refusing oversized canvases."""
+    if isinstance(data, Image.Image):
+        return data
+    if isinstance(data, (str, Path)):
+        path = Path(data)
+        try:
+            if path.stat().st_size > MAX_FILE_BYTES:
+                raise ImageError(f"{path.name}: file is larger than {MAX_FILE_BYTES // 2**20} MB")
+            data = path.read_bytes()
+        except OSError as e:
+            raise ImageError(f"{path.name}: cannot be read ({e.strerror or e})") from None
+    if len(data) == 0:
+        raise ImageError("the file is empty")
+    if len(data) > MAX_FILE_BYTES:
+        raise ImageError(f"the file is larger than {MAX_FILE_BYTES // 2**20} MB")
+    try:
+        img = Image.open(io.BytesIO(data))
+        w, h = img.size  # read from the header: nothing decoded yet
+        if w * h > MAX_PIXELS:
+            raise ImageError(f"the image is {w}x{h} pixels, more than the {MAX_PIXELS:,} allowed")
+        img.seek(0)  # first frame of an animation or a multi-page file
+        img.load()
+    except ImageError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError) as e:
+        raise ImageError(f"not a readable image ({e.__class__.__name__})") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as e:
+        raise ImageError(f"the image is damaged or truncated ({e})") from None
+    return img
+
+
+def _to_mode(img: Image.Image, channels: int) -> Image.Image:
+    """Flatten transparency onto white and convert to L or RGB."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        lo, hi = float(arr.min()), float(arr.max())
+        arr = (arr - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(arr)
+        img = Image.fromarray(arr.astype(np.uint8), "L")
+    if img.mode == "P":
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba)
+    return img.convert("L" if channels == 1 else "RGB")
+
+
+def _center_by_mass(arr: np.ndarray, size: int, box: int) -> np.ndarray:
+    """MNIST-style: fit the content's bounding box into box x box, then put its centre of
+    mass at the centre of a size x size canvas (LeCun et al.'s preprocessing)."""
+    ys, xs = np.nonzero(arr > 0.1 * arr.max()) if arr.max() > 0 else (np.array([]), np.array([]))
+    if len(ys) == 0:
+        return np.asarray(Image.fromarray(arr).resize((size, size), Image.BILINEAR))
+    crop = arr[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    h, w = crop.shape
+    scale = box / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    small = np.asarray(Image.fromarray(crop).resize((nw, nh), Image.LANCZOS), dtype=np.float32)
+    small = np.clip(small, 0, None)
+    canvas = np.zeros((size, size), dtype=np.float32)
+    total = small.sum()
+    if total > 0:
+        cy = (small.sum(1) * np.arange(nh)).sum() / total
+        cx = (small.sum(0) * np.arange(nw)).sum() / total
+    else:
+        cy, cx = nh / 2, nw / 2
+    top = int(round(size / 2 - cy))
+    left = int(round(size / 2 - cx))
+    top = min(max(top, 0), size - nh)
+    left = min(max(left, 0), size - nw)
+    canvas[top : top + nh, left : left + nw] = small
+    return canvas
+
+
+def preprocess(
+    data: bytes | str | Path | Image.Image,
+    image_shape: tuple[int, int, int],
+    style: str = "plain",
+    dark_background: bool = True,
+) -> Preprocessed:
+    """Turn an image into a model input of ``image_shape`` (C, H, W), values in [0, 1].
+
+    Steps: EXIF orientation, alpha flattened onto white, grey or RGB, inverted when the data
+    set has a dark background and the image a light one, then by ``style``:
+    ``digit`` crops and centres by mass in a 20/28 box (MNIST's convention), ``centered``
+    crops with a margin, ``plain`` only resizes.
+    """
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {STYLES}")
+    c, h, w = image_shape
+    img = open_image(data)
+    steps: list[tuple[str, Image.Image]] = [("original", img.copy())]
+    try:
+        img = ImageOps.exif_transpose(img) or img
+    except Exception:  # broken EXIF must not lose the image
+        pass
+    steps.append(("orientation fixed", img))
+    img = _to_mode(img, c)
+    steps.append(("alpha flattened, " + ("grey" if c == 1 else "RGB"), img))
+
+    arr = np.asarray(img, dtype=np.float32) / 255.0  # (H, W) or (H, W, 3)
+    inverted = False
+    if dark_background:
+        grey = arr if arr.ndim == 2 else arr.mean(-1)
+        border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+        if float(np.median(border)) > 0.5:
+            arr = 1.0 - arr
+            inverted = True
+            steps.append(("inverted (light background)", _to_pil(arr)))
+
+    if style == "plain" or c == 3:
+        out = np.asarray(_to_pil(arr).resize((w, h), Image.BILINEAR), dtype=np.float32) / 255.0
+    else:
+        box = round(min(h, w) * (20 / 28 if style == "digit" else 24 / 28))
+        # Subtract the background level so that grey paper does not count as ink.
+        ink = np.clip(arr - np.median(np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]])), 0, 1)
+        if ink.max() > 0:
+            ink = ink / ink.max()
+        steps.append(("background removed", _to_pil(ink)))
+        out = _center_by_mass(ink, h, box)
+        out = np.asarray(Image.fromarray(out).resize((w, h), Image.BILINEAR)) if (h != w) else out
+        out = np.clip(out, 0, 1)
+    steps.append((f"cropped, centred, resized to {w}x{h}" if style != "plain" else f"resized to {w}x{h}", _to_pil(out)))
+    tensor = torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32))
+    tensor = tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1)
+    return Preprocessed(tensor=tensor.clamp(0, 1).contiguous(), steps=steps, inverted=inverted)
+
+
+def _to_pil(arr: np.ndarray) -> Image.Image:
+    return Image.fromarray((np.clip(arr, 0, 1) * 255).round().astype(np.uint8))
+
+
+def to_pil(x: torch.Tensor, scale: int = 1) -> Image.Image:
+    """A model image (C, H, W) in [0, 1] -> PIL image, enlarged ``scale`` times (nearest)."""
+    arr = x.detach().cpu().clamp(0, 1).numpy()
+    arr = arr[0] if arr.shape[0] == 1 else arr.transpose(1, 2, 0)
+    img = _to_pil(arr)
+    if scale != 1:
+        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    return img
