@@ -1,0 +1,47 @@
+# One entry point for set-up, the app, the tests and the committed checkpoints.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DATA ?= ../shared/data
+
+.PHONY: setup app demo test lint format checkpoints bench clean
+
+# The virtual environment, rebuilt when requirements.txt changes.
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+setup: $(VENV)/.installed
+
+app: setup
+	$(PY) -m streamlit run app.py
+
+# Train a small moons VAE end to end and evaluate it (about a minute on 2 cores).
+demo: setup
+	$(PY) -m vae.train --dataset moons --epochs 10 --latent-dim 8 --hidden 512,256 --out runs/demo-moons.safetensors --overwrite
+	$(PY) -m vae.evaluate runs/demo-moons.safetensors --iwae-k 1000
+
+test: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m pytest
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: setup
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+# Rebuild every committed checkpoint (MNIST ones need the MNIST files under $(DATA)).
+checkpoints: setup
+	DATA=$(DATA) PY=$(PY) bash scripts/make_checkpoints.sh
+
+bench: setup
+	$(PY) benchmarks/train_speed.py --data-dir $(DATA)
+
+clean:
+	rm -rf runs .pytest_cache .ruff_cache

@@ -1,0 +1,164 @@
+"""Streamlit glue shared by every page: the model picker, caches, the explanation panel.
+
+Pages stay thin: they lay out widgets and call into ``vae``; everything numeric lives there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+import torch
+
+from vae.checkpoint import Checkpoint, CheckpointError, load_checkpoint
+from vae.data import DataError, Dataset, load_dataset
+from vae.evaluate import encode_mean, kl_by_dimension
+from vae.images import to_pil
+from vae.registry import DEFAULT_CHECKPOINT, Entry, list_checkpoints
+
+MODEL_KEY = "model_choice"  # session key (not a widget key): survives page changes
+UPLOAD_PREFIX = "upload:"
+
+
+@dataclass
+class Active:
+    """The model every page works on, and the data it was trained on."""
+
+    name: str
+    ckpt: Checkpoint
+    data: Dataset | None
+    data_note: str = ""
+
+    @property
+    def model(self):
+        return self.ckpt.model
+
+    @property
+    def config(self):
+        return self.ckpt.config
+
+
+@st.cache_resource(show_spinner="Loading checkpoint…", max_entries=16)
+def _load_path(path: str, mtime: float) -> Checkpoint:
+    torch.set_grad_enabled(False)
+    return load_checkpoint(path)
+
+
+@st.cache_resource(show_spinner="Loading uploaded checkpoint…", max_entries=4)
+def _load_bytes(digest: str, data: bytes, name: str) -> Checkpoint:
+    return load_checkpoint(data, name=name)
+
+
+@st.cache_resource(show_spinner="Loading data…", max_entries=8)
+def load_data(name: str, data_dir: str | None, image_size: int, channels: int) -> tuple[Dataset | None, str]:
+    """The checkpoint's data set; for MNIST without its files, scikit-learn's digits stand in."""
+    try:
+        return load_dataset(name, data_dir=data_dir, image_size=image_size, channels=channels), ""
+    except DataError as e:
+        if name == "mnist":
+            note = f"MNIST's files are not here ({e}); scikit-learn's bundled digits stand in for it."
+            return load_dataset("digits", image_size=image_size), note
+        return None, f"The data set of this model cannot be loaded: {e}"
+
+
+@st.cache_resource(show_spinner="Encoding the test split…", max_entries=16)
+def test_codes(key: str, _model, _x: torch.Tensor) -> torch.Tensor:
+    """Posterior means of the test images (N, D), cached per checkpoint."""
+    return encode_mean(_model, _x)
+
+
+@st.cache_resource(show_spinner="Measuring each dimension's KL…", max_entries=16)
+def dimension_kl(key: str, _model, _x: torch.Tensor) -> torch.Tensor:
+    """Mean KL per latent dimension over the test split (D,)."""
+    return kl_by_dimension(_model, _x)
+
+
+def _entries() -> list[Entry]:
+    return list_checkpoints()
+
+
+def _on_pick() -> None:
+    st.session_state[MODEL_KEY] = st.session_state["model_picker"]
+
+
+def pick_model() -> Active | None:
+    """Sidebar model picker; returns the active model, or None (with a message) if none loads."""
+    entries = _entries()
+    by_label = {e.label: e for e in entries}
+    uploaded = st.session_state.get("uploaded_ckpt")
+    labels = list(by_label) + ([f"{UPLOAD_PREFIX}{uploaded[0]}"] if uploaded else [])
+    if not labels:
+        st.error("No checkpoint found in checkpoints/. Train one on the Train page or upload one.")
+        return None
+    current = st.session_state.get(MODEL_KEY)
+    if current not in labels:
+        current = next((lbl for lbl, e in by_label.items() if e.name == DEFAULT_CHECKPOINT), labels[0])
+        st.session_state[MODEL_KEY] = current
+    with st.sidebar:
+        st.selectbox("Model", labels, index=labels.index(current), key="model_picker", on_change=_on_pick)
+        with st.expander("Upload a checkpoint"):
+            up = st.file_uploader("A .safetensors checkpoint", type=["safetensors"], key="ckpt_upload")
+            if up is not None:
+                data = up.getvalue()
+                digest = hashlib.sha256(data).hexdigest()[:16]
+                try:
+                    _load_bytes(digest, data, up.name)
+                except CheckpointError as e:
+                    st.error(str(e))
+                else:
+                    if not uploaded or uploaded[1] != digest:
+                        st.session_state["uploaded_ckpt"] = (up.name, digest, data)
+                        st.session_state[MODEL_KEY] = f"{UPLOAD_PREFIX}{up.name}"
+                        st.rerun()
+    choice = st.session_state[MODEL_KEY]
+    try:
+        if choice.startswith(UPLOAD_PREFIX) and uploaded:
+            name, digest, data = uploaded
+            ckpt = _load_bytes(digest, data, name)
+        else:
+            entry = by_label[choice]
+            name = entry.name
+            ckpt = _load_path(str(entry.path), entry.path.stat().st_mtime)
+    except (CheckpointError, OSError, KeyError) as e:
+        st.error(f"This checkpoint cannot be used: {e}")
+        return None
+    ds = ckpt.dataset.get("name") or (ckpt.train.dataset if ckpt.train else "")
+    c, h, _ = ckpt.config.image_shape
+    data, note = load_data(ds, ckpt.train.data_dir if ckpt.train else None, h, c) if ds else (None, "")
+    if data is not None and data.image_shape != ckpt.config.image_shape:
+        data, note = None, f"The data's images are {data.image_shape}; the model needs {ckpt.config.image_shape}."
+    return Active(name=name, ckpt=ckpt, data=data, data_note=note)
+
+
+def cache_key(active: Active) -> str:
+    """A key that changes whenever the checkpoint file changes."""
+    m = active.ckpt.metrics
+    return f"{active.name}:{id(active.ckpt)}:{m.get('elbo')}"
+
+
+def explain(markdown: str) -> None:
+    """The folded 'What am I seeing?' panel (Markdown with $LaTeX$)."""
+    with st.expander("What am I seeing?"):
+        st.markdown(markdown)
+
+
+def show(x: torch.Tensor, caption: str | None = None, width: int | str = "content", scale: int = 1) -> None:
+    """Show one model image (C, H, W) enlarged with nearest-neighbour pixels."""
+    st.image(to_pil(x, scale=scale), caption=caption, width=width)
+
+
+def page_header(title: str, line: str) -> Active | None:
+    """Page set-up shared by every page: config, title, the model picker."""
+    st.set_page_config(page_title=f"{title} · VAE Explorer", page_icon="🌗", layout="wide")
+    st.title(title)
+    st.caption(line)
+    active = pick_model()
+    if active is not None and active.data_note:
+        st.info(active.data_note)
+    return active
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent

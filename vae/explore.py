@@ -1,0 +1,168 @@
+"""Latent-space exploration: paths, traversals, the manifold grid, 2-D maps, export.
+
+Pure PyTorch / NumPy / scikit-learn; the app's pages call these. Codes are (N, D) tensors.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+from .images import to_pil
+from .models import VAE
+from .objectives import log_normal
+
+# --------------------------------------------------------------------------- paths in z
+
+
+def slerp(z0: Tensor, z1: Tensor, t: Tensor) -> Tensor:
+    """Spherical interpolation (Shoemake 1985; White 2016 for generative models).
+
+    z0, z1 (D,), t (S,) in [0, 1] -> (S, D). Falls back to linear when z0 and z1 are parallel.
+    """
+    n0, n1 = z0.norm(), z1.norm()
+    cos = torch.clamp(torch.dot(z0, z1) / (n0 * n1 + 1e-12), -1.0, 1.0)
+    omega = torch.arccos(cos)
+    t = t[:, None]
+    if omega.abs() < 1e-4 or (math.pi - omega).abs() < 1e-4:
+        return (1 - t) * z0 + t * z1
+    so = torch.sin(omega)
+    return torch.sin((1 - t) * omega) / so * z0 + torch.sin(t * omega) / so * z1
+
+
+def interpolate(z0: Tensor, z1: Tensor, steps: int, method: str = "linear") -> Tensor:
+    """``steps`` codes from z0 to z1 (both ends included): (steps, D)."""
+    t = torch.linspace(0.0, 1.0, steps, dtype=z0.dtype)
+    if method == "slerp":
+        return slerp(z0, z1, t)
+    if method == "linear":
+        return (1 - t[:, None]) * z0 + t[:, None] * z1
+    raise ValueError(f"method must be linear or slerp, got {method!r}")
+
+
+def crossfade(x0: Tensor, x1: Tensor, steps: int) -> Tensor:
+    """Pixel-space blend of two images (C, H, W) -> (steps, C, H, W): the baseline a latent path beats."""
+    t = torch.linspace(0.0, 1.0, steps)[:, None, None, None]
+    return (1 - t) * x0 + t * x1
+
+
+def traversal(z: Tensor, dim: int, values: Sequence[float]) -> Tensor:
+    """Copies of z (D,) with dimension ``dim`` set to each of ``values``: (len(values), D)."""
+    out = z.repeat(len(values), 1)
+    out[:, dim] = torch.as_tensor(list(values), dtype=z.dtype)
+    return out
+
+
+def manifold_grid(n: int, lo: float = 0.05, hi: float = 0.95) -> Tensor:
+    """n x n codes of a 2-D latent on the Gaussian inverse-CDF spacing (Kingma & Welling, fig. 4).
+
+    Rows go from high z2 (top) to low; columns from low z1 to high: (n*n, 2).
+    """
+    p = torch.linspace(lo, hi, n, dtype=torch.float64)
+    v = torch.distributions.Normal(0.0, 1.0).icdf(p).float()
+    zy, zx = torch.meshgrid(v.flip(0), v, indexing="ij")
+    return torch.stack([zx.reshape(-1), zy.reshape(-1)], dim=1)
+
+
+def prior_log_density(z: Tensor) -> Tensor:
+    """log N(z; 0, I) for each code: (N, D) -> (N,) in nats."""
+    return log_normal(z)
+
+
+def nearest(reference: Tensor, queries: Tensor, k: int = 1) -> tuple[Tensor, Tensor]:
+    """Euclidean k nearest reference rows for each query: distances and indices, each (N, k)."""
+    d = torch.cdist(queries.float(), reference.float())
+    dist, idx = d.topk(min(k, len(reference)), dim=1, largest=False)
+    return dist, idx
+
+
+@torch.no_grad()
+def decode_batches(model: VAE, z: Tensor, batch_size: int = 1024) -> Tensor:
+    """Decode many codes without holding every activation at once: (N, D) -> (N, C, H, W) on CPU."""
+    model.eval()
+    return torch.cat([model.decode(z[i : i + batch_size].to(model.device)).cpu() for i in range(0, len(z), batch_size)])
+
+
+# --------------------------------------------------------------------------- moons
+
+
+def estimate_phase(images: Tensor, ref_images: Tensor, ref_phase: Tensor, k: int = 5) -> tuple[Tensor, Tensor]:
+    """Phase angle of each image from its k nearest real moons in pixel space.
+
+    images (N, C, H, W), ref_images (M, C, H, W), ref_phase (M,) radians. Returns the circular
+    mean of the neighbours' phases (N,) in [0, 2 pi) and the RMS pixel distance to the nearest
+    real moon (N,): a large distance says the image is no moon at all.
+    """
+    flat = images.reshape(len(images), -1)
+    ref = ref_images.reshape(len(ref_images), -1)
+    dist, idx = nearest(ref, flat, k)
+    ang = ref_phase[idx]  # (N, k)
+    mean = torch.atan2(torch.sin(ang).mean(1), torch.cos(ang).mean(1)) % (2 * math.pi)
+    rms = dist[:, 0] / math.sqrt(flat.shape[1])
+    return mean, rms
+
+
+def phase_name(angle: float) -> str:
+    from .data import PHASE_NAMES, phase_class
+
+    return PHASE_NAMES[int(phase_class(angle))]
+
+
+# --------------------------------------------------------------------------- 2-D maps
+
+
+def project(codes: np.ndarray | Tensor, method: str = "pca", seed: int = 0) -> np.ndarray:
+    """Codes (N, D) -> (N, 2): ``raw`` (first two dims), ``pca`` or ``tsne``.
+
+    t-SNE runs on at most 50 PCA components with Barnes-Hut, PCA initialisation and 500
+    iterations: the usual recipe for speed (van der Maaten 2014; Kobak & Berens 2019).
+    """
+    x = codes.detach().cpu().numpy() if isinstance(codes, Tensor) else np.asarray(codes)
+    x = x.astype(np.float32)
+    if method == "raw" or x.shape[1] <= 2:
+        return x[:, :2] if x.shape[1] >= 2 else np.concatenate([x, np.zeros_like(x)], 1)
+    from sklearn.decomposition import PCA
+
+    if method == "pca":
+        return PCA(n_components=2, random_state=seed).fit_transform(x)
+    if method == "tsne":
+        from sklearn.manifold import TSNE
+
+        if x.shape[1] > 50:
+            x = PCA(n_components=50, random_state=seed).fit_transform(x)
+        perplexity = float(min(30.0, max(2.0, (len(x) - 1) / 3)))
+        tsne = TSNE(n_components=2, init="pca", perplexity=perplexity, max_iter=500, random_state=seed, n_jobs=-1)
+        return tsne.fit_transform(x).astype(np.float32)
+    raise ValueError(f"method must be raw, pca or tsne, got {method!r}")
+
+
+# --------------------------------------------------------------------------- export
+
+
+def strip(images: Tensor, scale: int = 4, pad: int = 2) -> Image.Image:
+    """(N, C, H, W) -> one PIL image with the frames side by side."""
+    from torchvision.utils import make_grid
+
+    return to_pil(make_grid(images.cpu(), nrow=len(images), padding=pad, pad_value=0.5), scale=scale)
+
+
+def png_bytes(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def gif_bytes(images: Tensor, scale: int = 4, ms_per_frame: int = 120, bounce: bool = True) -> bytes:
+    """(N, C, H, W) -> an animated, looping GIF (played forward then back when ``bounce``)."""
+    frames = [to_pil(x, scale=scale).convert("P") for x in images]
+    if bounce and len(frames) > 2:
+        frames = frames + frames[-2:0:-1]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=ms_per_frame, loop=0)
+    return buf.getvalue()
