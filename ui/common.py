@@ -12,7 +12,7 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from vae.checkpoint import Checkpoint, CheckpointError, load_checkpoint
+from vae.checkpoint import Checkpoint, CheckpointError, load_checkpoint, read_metadata
 from vae.data import DataError, Dataset, load_dataset
 from vae.evaluate import encode_mean, kl_by_dimension
 from vae.images import to_pil
@@ -63,10 +63,13 @@ def load_data(name: str, data_dir: str | None, image_size: int, channels: int) -
         return None, f"The data set of this model cannot be loaded: {e}"
 
 
-@st.cache_resource(show_spinner="Encoding the test split…", max_entries=16)
-def test_codes(key: str, _model, _x: torch.Tensor) -> torch.Tensor:
-    """Posterior means of the test images (N, D), cached per checkpoint."""
+@st.cache_resource(show_spinner="Encoding images…", max_entries=32)
+def codes_of(key: str, _model, _x: torch.Tensor) -> torch.Tensor:
+    """Posterior means (N, D) of images x, cached under ``key`` (say checkpoint and split)."""
     return encode_mean(_model, _x)
+
+
+test_codes = codes_of  # the Latent map page's name for the same cache
 
 
 @st.cache_resource(show_spinner="Measuring each dimension's KL…", max_entries=16)
@@ -132,6 +135,38 @@ def pick_model() -> Active | None:
     return Active(name=name, ckpt=ckpt, data=data, data_note=note)
 
 
+def partner(active: Active, kind: str) -> tuple[str, Checkpoint] | None:
+    """A committed or trained checkpoint of ``kind`` on the same data and image shape, if any.
+
+    The committed moons VAE and AE share architecture and seed: the seeds' AE-vs-VAE example.
+    """
+    ds = active.ckpt.dataset.get("name")
+    best = None
+    for e in _entries():
+        if e.name == active.name:
+            continue
+        try:
+            meta = read_metadata(e.path)
+        except CheckpointError:
+            continue
+        cfg = meta.get("config") or {}
+        if meta.get("dataset", {}).get("name") == ds and cfg.get("kind") == kind:
+            if list(cfg.get("image_shape", [])) == list(active.config.image_shape):
+                same_arch = cfg.get("arch") == active.config.arch and list(cfg.get("hidden", [])) == list(
+                    active.config.hidden
+                )
+                if best is None or same_arch:
+                    best = e
+                if same_arch:
+                    break
+    if best is None:
+        return None
+    try:
+        return best.name, _load_path(str(best.path), best.path.stat().st_mtime)
+    except (CheckpointError, OSError):
+        return None
+
+
 def cache_key(active: Active) -> str:
     """A key that changes whenever the checkpoint file changes."""
     m = active.ckpt.metrics
@@ -146,7 +181,7 @@ def explain(markdown: str) -> None:
 
 def show(x: torch.Tensor, caption: str | None = None, width: int | str = "content", scale: int = 1) -> None:
     """Show one model image (C, H, W) enlarged with nearest-neighbour pixels."""
-    st.image(to_pil(x, scale=scale), caption=caption, width=width)
+    st.image(to_pil(x, scale=scale), caption=caption, width=width, output_format="PNG")
 
 
 def page_header(title: str, line: str) -> Active | None:

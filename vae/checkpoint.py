@@ -225,6 +225,22 @@ def load_checkpoint(source: str | Path | bytes, name: str | None = None, device:
     )
 
 
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The JSON metadata of a checkpoint file (config, dataset, metrics...) without its weights."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            n = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
+            data = head + f.read(min(n, MAX_HEADER_BYTES))
+    except OSError as e:
+        raise CheckpointError(f"{path.name} cannot be read ({e.strerror or e})") from None
+    meta = _read_header(data, path.name).get("__metadata__") or {}
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path.name} is not a VAE explorer checkpoint")
+    return {k: _json_meta(meta, k, path.name) for k in ("config", "train", "dataset", "metrics") if k in meta}
+
+
 def load(source: str | Path | bytes, device: str = "cpu") -> tuple[VAE, ModelConfig]:
     """Load a checkpoint's model (in eval mode) and its config; raise CheckpointError if unusable."""
     ckpt = load_checkpoint(source, device=device)

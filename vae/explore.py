@@ -92,6 +92,27 @@ def decode_batches(model: VAE, z: Tensor, batch_size: int = 1024) -> Tensor:
 # --------------------------------------------------------------------------- moons
 
 
+def pixel_distance(images: Tensor, reference: Tensor) -> Tensor:
+    """RMS pixel distance from each image (N, C, H, W) to its nearest reference image: (N,)."""
+    flat = images.reshape(len(images), -1)
+    dist, _ = nearest(reference.reshape(len(reference), -1), flat, 1)
+    return dist[:, 0] / math.sqrt(flat.shape[1])
+
+
+def moon_pair(images: Tensor, phase: Tensor) -> tuple[int, int]:
+    """Indices of a true full moon and the true half moon (first quarter) most like it in pixels.
+
+    The seeds' example: interpolating between them shows whether the midpoint is a moon.
+    """
+    full = torch.nonzero((phase - math.pi).abs() < 1e-5).flatten()
+    half = torch.nonzero((phase - math.pi / 2).abs() < 1e-5).flatten()
+    if len(full) == 0 or len(half) == 0:
+        raise ValueError("no exact full and half moons among these images")
+    a = int(full[0])
+    d = torch.cdist(images[a : a + 1].reshape(1, -1), images[half].reshape(len(half), -1))[0]
+    return a, int(half[d.argmin()])
+
+
 def estimate_phase(images: Tensor, ref_images: Tensor, ref_phase: Tensor, k: int = 5) -> tuple[Tensor, Tensor]:
     """Phase angle of each image from its k nearest real moons in pixel space.
 
@@ -100,12 +121,10 @@ def estimate_phase(images: Tensor, ref_images: Tensor, ref_phase: Tensor, k: int
     real moon (N,): a large distance says the image is no moon at all.
     """
     flat = images.reshape(len(images), -1)
-    ref = ref_images.reshape(len(ref_images), -1)
-    dist, idx = nearest(ref, flat, k)
+    dist, idx = nearest(ref_images.reshape(len(ref_images), -1), flat, k)
     ang = ref_phase[idx]  # (N, k)
     mean = torch.atan2(torch.sin(ang).mean(1), torch.cos(ang).mean(1)) % (2 * math.pi)
-    rms = dist[:, 0] / math.sqrt(flat.shape[1])
-    return mean, rms
+    return mean, dist[:, 0] / math.sqrt(flat.shape[1])
 
 
 def phase_name(angle: float) -> str:

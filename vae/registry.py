@@ -36,6 +36,11 @@ def checkpoint_dir() -> Path:
     return Path(os.environ.get("VAE_CHECKPOINT_DIR") or REPO_ROOT / "checkpoints")
 
 
+def trained_dir() -> Path:
+    """Where the app writes checkpoints it trains: $VAE_TRAINED_DIR, else checkpoints/trained/."""
+    return Path(os.environ.get("VAE_TRAINED_DIR") or checkpoint_dir() / TRAINED)
+
+
 def check_name(name: str) -> str:
     """Return ``name`` if it is a safe checkpoint name (letters, digits, '-', '_'; up to 64)."""
     if not isinstance(name, str) or not _NAME.fullmatch(name):
@@ -45,12 +50,12 @@ def check_name(name: str) -> str:
 
 def trained_path(name: str) -> Path:
     """Where a checkpoint trained in the app under ``name`` is written."""
-    return checkpoint_dir() / TRAINED / f"{check_name(name)}{SUFFIX}"
+    return trained_dir() / f"{check_name(name)}{SUFFIX}"
 
 
 def list_checkpoints() -> list[Entry]:
     """Committed checkpoints (default first), then the ones trained here, newest first."""
     root = checkpoint_dir()
     committed = sorted(root.glob(f"*{SUFFIX}"), key=lambda p: (p.stem != DEFAULT_CHECKPOINT, p.stem))
-    trained = sorted((root / TRAINED).glob(f"*{SUFFIX}"), key=lambda p: -p.stat().st_mtime)
+    trained = sorted(trained_dir().glob(f"*{SUFFIX}"), key=lambda p: -p.stat().st_mtime)
     return [Entry(p.stem, p, "committed") for p in committed] + [Entry(p.stem, p, "trained") for p in trained]

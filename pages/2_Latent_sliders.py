@@ -1,0 +1,120 @@
+"""Latent sliders: one slider per latent dimension, decoded live."""
+
+import numpy as np
+import streamlit as st
+import torch
+
+from ui.common import cache_key, dimension_kl, explain, page_header, show
+from vae.explore import gif_bytes, png_bytes, strip, traversal
+from vae.images import to_pil
+
+RANGE = 4.0  # sliders span [-4, 4]: beyond that the prior has almost no mass
+
+active = page_header("Latent sliders", "Move each latent dimension and watch the decoder's image change.")
+if active is None:
+    st.stop()
+model, cfg, data = active.model, active.config, active.data
+key = cache_key(active)
+D = cfg.latent_dim
+
+# Most informative first: the mean KL of each dimension over the test split (for an AE, the
+# variance of the code, since an AE has no KL).
+if data is not None:
+    kl = dimension_kl(key, model, data.test_x[:2000])
+else:
+    kl = torch.ones(D)
+order = torch.argsort(kl, descending=True).tolist()
+active_dims = [j for j in order if kl[j] > 0.01] or order
+inactive_dims = [j for j in order if j not in active_dims]
+
+# Slider values live in session state under z_<j>; a new model or a new start point resets them.
+if st.session_state.get("sl_model") != key:
+    st.session_state["sl_model"] = key
+    st.session_state["sl_z"] = [0.0] * D
+
+
+def _set_start() -> None:
+    how = st.session_state["sl_start"]
+    if how == "prior mean":
+        z = torch.zeros(D)
+    elif how == "random prior sample":
+        st.session_state["sl_seed"] = st.session_state.get("sl_seed", 0) + 1
+        z = torch.randn(D, generator=torch.Generator().manual_seed(st.session_state["sl_seed"]))
+    else:
+        idx = int(st.session_state.get("sl_image", 0))
+        with torch.no_grad():
+            z = model.encode(data.test_x[idx : idx + 1].to(model.device))[0][0].cpu()
+    z = z.clamp(-RANGE, RANGE)
+    for j in range(D):
+        st.session_state[f"z_{j}"] = round(float(z[j]), 2)
+
+
+starts = ["prior mean", "random prior sample"] + (["encoding of a test image"] if data is not None else [])
+c1, c2, c3 = st.columns([2, 2, 1])
+c1.radio("Start from", starts, key="sl_start", horizontal=True)
+if data is not None and st.session_state.get("sl_start") == "encoding of a test image":
+    c2.number_input(f"Test image (0–{len(data.test_x) - 1})", 0, len(data.test_x) - 1, 0, key="sl_image")
+c3.button("Apply", key="sl_apply", on_click=_set_start, type="primary")
+
+for j in range(D):
+    st.session_state.setdefault(f"z_{j}", 0.0)
+
+
+def _slider(j: int) -> None:
+    label = f"z{j}  ·  KL {kl[j]:.2f} nats" if not model.deterministic else f"z{j}  ·  var {kl[j]:.2f}"
+    st.slider(label, -RANGE, RANGE, step=0.05, key=f"z_{j}")
+
+
+@st.fragment
+def sliders_and_image() -> None:
+    """Only this part re-runs when a slider moves: read the sliders, decode, show."""
+    left, right = st.columns([3, 2])
+    with left:
+        for j in active_dims:
+            _slider(j)
+        if inactive_dims:
+            with st.expander(f"{len(inactive_dims)} inactive dimensions (KL ≤ 0.01 nats: the decoder ignores them)"):
+                for j in inactive_dims:
+                    _slider(j)
+    z = torch.tensor([[st.session_state[f"z_{j}"] for j in range(D)]], dtype=torch.float32)
+    with torch.no_grad():
+        x = model.decode(z.to(model.device))[0].cpu()
+    with right:
+        side = cfg.image_shape[1]
+        show(x, caption="decoded mean of p(x|z)", scale=max(1, -(-320 // side)))
+        st.download_button(
+            "Download PNG", png_bytes(to_pil(x, scale=8)), "decoded.png", "image/png", key="sl_download_png"
+        )
+        st.caption(f"log N(z; 0, I) = {float(-0.5 * (z.pow(2).sum() + D * np.log(2 * np.pi))):.2f} nats")
+
+
+sliders_and_image()
+
+st.subheader("Traversal")
+t1, t2 = st.columns([2, 1])
+dim = t1.selectbox("Dimension", order, format_func=lambda j: f"z{j} (KL {kl[j]:.2f})", key="sl_trav_dim")
+n = t2.slider("Steps", 3, 15, 9, key="sl_trav_steps")
+values = np.linspace(-3, 3, n)
+z0 = torch.tensor([st.session_state[f"z_{j}"] for j in range(D)], dtype=torch.float32)
+with torch.no_grad():
+    frames = model.decode(traversal(z0, int(dim), values).to(model.device)).cpu()
+st.image(strip(frames, scale=3), caption=" · ".join(f"{v:+.1f}" for v in values))
+st.download_button(
+    "Download GIF", gif_bytes(frames, scale=6), f"traversal-z{dim}.gif", "image/gif", key="sl_download_gif"
+)
+
+explain(
+    r"""
+Each slider sets one coordinate of a code $z \in \mathbb R^{D}$; the image is the decoder's mean
+$\mathbb E[x \mid z]$ (for a Bernoulli decoder, the pixel probabilities). The sliders are ordered by how much
+each dimension is used: its average KL over the test set,
+
+$$\mathrm{KL}_j = \mathbb E_x\Big[\tfrac12\big(\sigma_j^2(x) + \mu_j^2(x) - 1 - \log \sigma_j^2(x)\big)\Big],$$
+
+one term of the closed-form $\mathrm{KL}(q(z\mid x)\,\|\,\mathcal N(0, I))$. A dimension with $\mathrm{KL}_j \approx 0$ has
+$q(z_j\mid x) = \mathcal N(0, 1)$ for every image: it carries no information and the decoder learns to ignore it
+(an *inactive unit*). Because training adds noise $z = \mu + \sigma\,\varepsilon$ (the reparameterization), nearby
+codes must decode to similar images, so the sliders move smoothly. The *traversal* varies one dimension from
+−3 to +3 prior standard deviations with the others held fixed.
+"""
+)
