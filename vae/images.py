@@ -17,8 +17,16 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 # Refuse images whose canvas is larger than this before decoding them (decompression bombs).
 MAX_PIXELS = 40_000_000
 MAX_FILE_BYTES = 20 * 1024 * 1024
+# Larger images are shrunk to this longest side before the float work: far above any model size.
+WORKING_SIDE = 1024
 
 STYLES = ("digit", "centered", "plain")
+
+# Decoders Pillow may use: the formats uploads and image folders accept (the JPEG decoder also
+# reads phone cameras' multi-picture JPEGs, MPO). Others (EPS, PDF, ICO, ...) are refused; EPS
+# would hand the bytes to Ghostscript.
+FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")
+FORMAT_NAMES = "PNG, JPEG, GIF, BMP, WebP or TIFF"
 
 
 class ImageError(ValueError):
@@ -51,7 +59,7 @@ def open_image(data: bytes | str | Path | Image.Image) -> Image.Image:
     if len(data) > MAX_FILE_BYTES:
         raise ImageError(f"the file is larger than {MAX_FILE_BYTES // 2**20} MB")
     try:
-        img = Image.open(io.BytesIO(data))
+        img = Image.open(io.BytesIO(data), formats=FORMATS)
         w, h = img.size  # read from the header: nothing decoded yet
         if w * h > MAX_PIXELS:
             raise ImageError(f"the image is {w}x{h} pixels, more than the {MAX_PIXELS:,} allowed")
@@ -59,8 +67,10 @@ def open_image(data: bytes | str | Path | Image.Image) -> Image.Image:
         img.load()
     except ImageError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError) as e:
-        raise ImageError(f"not a readable image ({e.__class__.__name__})") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"not an image this app can read (it accepts {FORMAT_NAMES})") from None
+    except Image.DecompressionBombError:
+        raise ImageError(f"the image has more than the {MAX_PIXELS:,} pixels allowed") from None
     except (OSError, ValueError, SyntaxError, EOFError) as e:
         raise ImageError(f"the image is damaged or truncated ({e})") from None
     return img
@@ -126,7 +136,7 @@ def preprocess(
         raise ValueError(f"style must be one of {STYLES}")
     c, h, w = image_shape
     img = open_image(data)
-    steps: list[tuple[str, Image.Image]] = [("original", img.copy())]
+    steps: list[tuple[str, Image.Image]] = [("original", img.copy() if isinstance(data, Image.Image) else img)]
     try:
         img = ImageOps.exif_transpose(img) or img
     except Exception:  # broken EXIF must not lose the image
@@ -134,6 +144,10 @@ def preprocess(
     steps.append(("orientation fixed", img))
     img = _to_mode(img, c)
     steps.append(("alpha flattened, " + ("grey" if c == 1 else "RGB"), img))
+    if max(img.size) > WORKING_SIDE:  # a photo: work on a smaller copy (seconds and GBs saved)
+        img = img.copy()
+        img.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.LANCZOS, reducing_gap=3.0)
+        steps.append((f"shrunk to {img.width}x{img.height}", img))
 
     arr = np.asarray(img, dtype=np.float32) / 255.0  # (H, W) or (H, W, 3)
     inverted = False

@@ -1,0 +1,109 @@
+"""The Reconstruct page under Streamlit's AppTest: uploads, a bad file, the test-image picker."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = str(ROOT / "pages" / "5_Reconstruct.py")
+
+pytestmark = pytest.mark.skipif(
+    not (ROOT / "checkpoints" / "moons-vae.safetensors").exists(), reason="the moons-vae checkpoint is not committed"
+)
+
+
+def moon_png() -> bytes:
+    """A white moon-like disk on black, as the default moons-vae model expects."""
+    img = Image.new("L", (96, 96), 0)
+    ImageDraw.Draw(img).ellipse((22, 22, 74, 74), fill=230)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
+    parts += [f"{m.label} {m.value}" for m in at.metric]
+    return "\n".join(parts)
+
+
+@pytest.fixture(scope="module")
+def app() -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.run()
+    return at
+
+
+def test_page_renders_without_input(app):
+    assert not app.exception, [e.value for e in app.exception]
+    assert not app.error
+    assert app.file_uploader(key="rc_upload").accept_multiple_files
+    assert ".png" in app.file_uploader(key="rc_upload").allowed_type
+    assert any("Upload one or more images" in i.value for i in app.info)
+    assert any(e.label == "What am I seeing?" for e in app.expander)
+
+
+def test_upload_good_and_bad(app):
+    app.file_uploader(key="rc_upload").set_value(
+        [("moon.png", moon_png(), "image/png"), ("bad.png", b"not an image", "image/png")]
+    ).run()
+    assert not app.exception, [e.value for e in app.exception]
+    errors = [e.value for e in app.error]
+    assert len(errors) == 1 and errors[0].startswith("bad.png:")
+    labels = [m.label for m in app.metric]
+    assert "ELBO (nats)" in labels and "KL (nats)" in labels and any(lbl.startswith("IWAE k=") for lbl in labels)
+    assert "Percentile among test images" in labels
+    elbo = next(m.value for m in app.metric if m.label == "ELBO (nats)")
+    assert float(elbo) < 0
+    table = app.dataframe[0].value
+    assert list(table["file"]) == ["moon.png", "bad.png"]
+    assert table["status"].tolist()[0] == "ok" and table["status"].tolist()[1].startswith("bad.png:")
+    assert set(table.columns) >= {"ELBO", "KL", "IWAE", "percentile", "status"}
+    # 4 preprocessing steps, then the model input, its reconstruction, the error map and its colour bar
+    assert len(app.get("image")) >= 8
+
+
+def test_example_picker(app):
+    app.file_uploader(key="rc_upload").clear()
+    app.selectbox(key="rc_example").set_value(3).run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert not app.error
+    assert "ELBO (nats)" in [m.label for m in app.metric]
+    assert "test image #3" in "\n".join(e.label for e in app.expander)
+    assert len(app.dataframe) == 0  # one image: no summary table
+
+
+def test_autoencoder_shows_reconstruction_only():
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.session_state["model_choice"] = "moons-ae"
+    at.run()
+    if not at.exception and at.selectbox(key="model_picker").value != "moons-ae":
+        pytest.skip("the moons-ae checkpoint is not committed")
+    at.file_uploader(key="rc_upload").upload("moon.png", moon_png(), "image/png").run()
+    assert not at.exception, [e.value for e in at.exception]
+    labels = [m.label for m in at.metric]
+    assert "log p(x|ẑ) (nats)" in labels and "ELBO (nats)" not in labels
+    assert "no ELBO" in texts(at)
+    assert "Percentile among test images" in labels
+
+
+def test_without_a_test_set_uploads_still_work(tmp_path, monkeypatch, tiny_model):
+    from vae.checkpoint import save
+
+    save(tmp_path / "lonely.safetensors", tiny_model, dataset={"name": "folder:/no/such/folder", "style": "plain"})
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(tmp_path))
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("without a percentile" in i.value for i in at.info)
+    at.file_uploader(key="rc_upload").upload("moon.png", moon_png(), "image/png").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error
+    assert "ELBO (nats)" in [m.label for m in at.metric]
+    assert "Percentile among test images" not in [m.label for m in at.metric]
+    assert "No percentile" in texts(at)
