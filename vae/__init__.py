@@ -13,13 +13,13 @@ from .models import AE, VAE, build_model
 from .objectives import elbo_terms, iwae_bound, kl_divergence
 
 # vae.train and vae.evaluate are also `python -m` entry points: import them lazily so that
-# running them as scripts does not find them already imported.
+# running them as scripts does not find them already imported. (`vae.evaluate` is the module;
+# its function is `vae.evaluate.evaluate`.)
 _LAZY = {
     "fit": "train",
     "History": "train",
     "Progress": "train",
     "TrainingError": "train",
-    "evaluate": "evaluate",
     "score_images": "evaluate",
 }
 
@@ -48,7 +48,6 @@ __all__ = [
     "TrainingError",
     "build_model",
     "elbo_terms",
-    "evaluate",
     "fit",
     "iwae_bound",
     "kl_divergence",

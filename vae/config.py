@@ -127,10 +127,12 @@ class TrainConfig:
             f"lr must be in (0, 10], got {self.lr!r}",
         )
         _check(
-            self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:"),
+            isinstance(self.device, str)
+            and (self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:")),
             f"device must be auto, cpu, cuda or mps, got {self.device!r}",
         )
-        _check(self.log_every >= 1, "log_every must be at least 1")
+        _check(_is_int(self.log_every) and self.log_every >= 1, "log_every must be an integer >= 1")
+        _check(_is_int(self.eval_batch_size) and self.eval_batch_size >= 1, "eval_batch_size must be an integer >= 1")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -1,0 +1,270 @@
+import json
+import os
+import pickle
+import struct
+
+import pytest
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+from vae_helpers import state_copy, states_equal
+
+import vae.checkpoint
+from vae.checkpoint import FORMAT, CheckpointError, load, load_checkpoint, read_metadata, save
+from vae.config import ModelConfig, TrainConfig
+from vae.models import build_model
+from vae.train import fit
+
+
+def _model(**kw):
+    torch.manual_seed(0)
+    return build_model(ModelConfig(**{"image_shape": (1, 4, 4), "hidden": (8,), "latent_dim": 2, **kw}))
+
+
+def _rewrite(path, tensors=None, **meta_changes):
+    """Rewrite a saved checkpoint with some metadata entries (JSON-encoded) replaced."""
+    raw = path.read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    meta = json.loads(raw[8 : 8 + n])["__metadata__"]
+    for k, v in meta_changes.items():
+        meta[k] = v if isinstance(v, str) else json.dumps(v)
+    path.write_bytes(st_save(tensors if tensors is not None else st_load(raw), metadata=meta))
+
+
+# --------------------------------------------------------------------------- round trip
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        {},
+        {"kind": "ae"},
+        {"likelihood": "gaussian", "learn_sigma": True, "sigma": 0.2},
+        {"arch": "conv", "image_shape": (3, 32, 32), "hidden": (4, 8), "latent_dim": 5},
+    ],
+)
+def test_round_trip_is_bit_exact(tmp_path, cfg):
+    model = _model(**cfg)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p))
+    train = TrainConfig(dataset="digits", epochs=3, seed=5)
+    dataset = {"name": "digits", "image_shape": list(model.config.image_shape)}
+    history = {"epochs": [{"epoch": 1, "loss": 1.5}], "steps": [], "stopped": False, "error": None}
+    metrics = {"elbo": -1.25, "iwae": None}
+    path = save(
+        tmp_path / "sub" / "m.safetensors", model, train=train, dataset=dataset, history=history, metrics=metrics
+    )
+    assert path.exists()
+    ckpt = load_checkpoint(path)
+    assert ckpt.config == model.config
+    assert ckpt.train == train
+    assert ckpt.dataset == dataset and ckpt.history == history and ckpt.metrics == metrics
+    assert ckpt.optimizer is None
+    assert states_equal(ckpt.model.state_dict(), model.state_dict())
+    assert type(ckpt.model) is type(model) and not ckpt.model.training
+    # From bytes, and the short form.
+    assert states_equal(load_checkpoint(path.read_bytes()).model.state_dict(), model.state_dict())
+    m2, c2 = load(path)
+    assert c2 == model.config and states_equal(m2.state_dict(), model.state_dict())
+
+
+def test_optimizer_state_round_trip(tmp_path, moons, tiny_model, train_cfg):
+    history = fit(tiny_model, moons, train_cfg)
+    path = save(tmp_path / "m.safetensors", tiny_model, optimizer=history.optimizer_state, train=train_cfg)
+    saved = history.optimizer_state
+    loaded = load_checkpoint(path).optimizer
+    assert loaded is not None
+    assert loaded["state"].keys() == saved["state"].keys()
+    for idx, st in saved["state"].items():
+        assert loaded["state"][idx].keys() == st.keys()
+        for key, val in st.items():
+            assert torch.equal(loaded["state"][idx][key], val), (idx, key)
+    assert loaded["param_groups"][0]["lr"] == saved["param_groups"][0]["lr"]
+    assert loaded["param_groups"][0]["params"] == saved["param_groups"][0]["params"]
+    # It loads into a fresh Adam.
+    opt = torch.optim.Adam(tiny_model.parameters(), lr=1.0)
+    opt.load_state_dict(loaded)
+    assert opt.param_groups[0]["lr"] == train_cfg.lr
+
+
+def test_defaults_for_missing_metadata(tmp_path):
+    path = save(tmp_path / "m.safetensors", _model())
+    ckpt = load_checkpoint(path)
+    assert ckpt.train is None and ckpt.dataset == {} and ckpt.history == {} and ckpt.metrics == {}
+
+
+def test_read_metadata_without_weights(tmp_path):
+    model = _model()
+    train = TrainConfig(epochs=2)
+    path = save(tmp_path / "m.safetensors", model, train=train, dataset={"name": "moons"}, metrics={"elbo": -3.5})
+    meta = read_metadata(path)
+    assert ModelConfig.from_dict(meta["config"]) == model.config
+    assert TrainConfig.from_dict(meta["train"]) == train
+    assert meta["dataset"] == {"name": "moons"} and meta["metrics"] == {"elbo": -3.5}
+    other = tmp_path / "other.safetensors"
+    other.write_bytes(st_save({"w": torch.zeros(2)}))
+    evil = tmp_path / "evil.safetensors"
+    evil.write_bytes(pickle.dumps({"a": 1}))
+    for bad in (other, evil, tmp_path / "missing.safetensors"):
+        with pytest.raises(CheckpointError):
+            read_metadata(bad)
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+@pytest.fixture
+def saved(tmp_path):
+    return save(tmp_path / "m.safetensors", _model(), train=TrainConfig())
+
+
+def test_flipped_header_bytes(saved):
+    raw = bytearray(saved.read_bytes())
+    for i in range(12, 40):  # inside the JSON header
+        raw[i] ^= 0xFF
+    saved.write_bytes(bytes(raw))
+    with pytest.raises(CheckpointError, match="m.safetensors"):
+        load_checkpoint(saved)
+
+
+def test_flipped_header_length(saved):
+    raw = bytearray(saved.read_bytes())
+    raw[5] ^= 0xFF  # the little-endian header length becomes enormous
+    with pytest.raises(CheckpointError):
+        load_checkpoint(bytes(raw))
+
+
+@pytest.mark.parametrize("keep", [0, 5, 50, -8], ids=["empty", "5-bytes", "mid-header", "mid-tensors"])
+def test_truncated_file(saved, keep):
+    raw = saved.read_bytes()
+    saved.write_bytes(raw[:keep] if keep >= 0 else raw[:keep])
+    with pytest.raises(CheckpointError):
+        load_checkpoint(saved)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(CheckpointError, match="nope.safetensors"):
+        load_checkpoint(tmp_path / "nope.safetensors")
+
+
+def test_wrong_shape_tensor(tmp_path):
+    path = save(tmp_path / "m.safetensors", _model(latent_dim=8))
+    _rewrite(path, config=ModelConfig(image_shape=(1, 4, 4), hidden=(8,), latent_dim=4).to_dict())
+    with pytest.raises(CheckpointError, match="shape"):
+        load_checkpoint(path)
+
+
+def test_missing_and_extra_tensors(tmp_path):
+    path = save(tmp_path / "m.safetensors", _model())
+    tensors = st_load(path.read_bytes())
+    tensors.pop("model.to_stats.bias")
+    tensors["model.surprise"] = torch.zeros(2)
+    _rewrite(path, tensors=tensors)
+    with pytest.raises(CheckpointError, match="to_stats.bias"):
+        load_checkpoint(path)
+
+
+def test_non_finite_weights_are_refused(tmp_path):
+    model = _model()
+    with torch.no_grad():
+        model.to_stats.weight[0, 0] = float("nan")
+    path = save(tmp_path / "m.safetensors", model)
+    with pytest.raises(CheckpointError, match="NaN"):
+        load_checkpoint(path)
+
+
+def test_unsupported_dtype_is_refused(tmp_path):
+    path = save(tmp_path / "m.safetensors", _model())
+    tensors = {k: v.double() for k, v in st_load(path.read_bytes()).items()}
+    _rewrite(path, tensors=tensors)
+    with pytest.raises(CheckpointError, match="dtype"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize(
+    "meta",
+    [
+        {"format": "someone-else/1"},
+        {"config": "{not json"},
+        {"config": {"latent_dim": 4000}},
+        {"config": {"bogus": 1}},
+        {"train": {"epochs": -1}},
+        {"train": {"device": 5}},  # a non-string device in the JSON must not escape as AttributeError
+        {"optim": {"state": "nonsense"}},
+    ],
+    ids=lambda d: ",".join(f"{k}={v}" for k, v in d.items()),
+)
+def test_bad_metadata(saved, meta):
+    _rewrite(saved, **meta)
+    with pytest.raises(CheckpointError):
+        load_checkpoint(saved)
+
+
+def test_plain_safetensors_file_without_our_metadata(tmp_path):
+    p = tmp_path / "other.safetensors"
+    p.write_bytes(st_save({"w": torch.zeros(3)}))
+    with pytest.raises(CheckpointError, match=FORMAT):
+        load_checkpoint(p)
+
+
+class _Payload:
+    """Unpickling this creates a marker file: proof that code ran."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_the_payload_is_live(tmp_path):
+    """Sanity check of the test below: unpickling the payload does run code."""
+    marker = tmp_path / "ran"
+    pickle.loads(pickle.dumps(_Payload(marker))).close()
+    assert marker.exists()
+
+
+@pytest.mark.parametrize("how", ["torch.save", "pickle-2", "pickle-0"])
+def test_pickle_files_are_refused_without_running_them(tmp_path, how):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.safetensors"
+    payload = {"model.to_stats.weight": _Payload(marker)}
+    if how == "torch.save":
+        torch.save(payload, path)
+    else:
+        path.write_bytes(pickle.dumps(payload, protocol=int(how[-1])))
+    with pytest.raises(CheckpointError):
+        load_checkpoint(path)
+    with pytest.raises(CheckpointError):
+        load_checkpoint(path.read_bytes())
+    assert not marker.exists()
+
+
+# --------------------------------------------------------------------------- atomic save
+
+
+def test_save_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "m.safetensors"
+    old = _model()
+    save(path, old)
+    before = path.read_bytes()
+
+    def crash(src, dst):
+        raise OSError("disk on fire")
+
+    new = _model(latent_dim=3)
+    monkeypatch.setattr(vae.checkpoint.os, "replace", crash)
+    with pytest.raises(OSError, match="disk on fire"):
+        save(path, new)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["m.safetensors"]  # no temporary file left behind
+    assert states_equal(load_checkpoint(path).model.state_dict(), state_copy(old))
+
+
+def test_save_replaces_an_existing_file(tmp_path):
+    path = tmp_path / "m.safetensors"
+    save(path, _model())
+    save(path, _model(latent_dim=3))
+    assert load_checkpoint(path).config.latent_dim == 3
+    assert os.listdir(tmp_path) == ["m.safetensors"]

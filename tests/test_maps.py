@@ -1,0 +1,278 @@
+"""vae.maps: 2-D maps of codes, placing new codes, the t-SNE disk cache, the background runner."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from vae import maps
+from vae.config import ModelConfig
+from vae.models import build_model
+
+# Few iterations and one thread: each t-SNE here takes about a second on a busy machine.
+QUICK = maps.TsneSettings(max_iter=250, exploration_iter=50, threads=1)
+
+
+def blobs(n: int = 200, d: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """n codes in d dimensions around 4 well separated centres, and their labels."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 4, n)
+    centres = rng.normal(0, 6, (4, d))
+    return (centres[labels] + rng.normal(0, 1, (n, d))).astype(np.float32), labels
+
+
+def png(fill: int = 230) -> bytes:
+    img = Image.new("L", (64, 64), 0)
+    ImageDraw.Draw(img).ellipse((14, 14, 50, 50), fill=fill)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------- fitting and placing
+
+
+def test_methods_offered():
+    assert maps.methods_for(2) == ["raw", "pca", "tsne"]
+    assert maps.methods_for(16) == ["pca", "tsne"]
+
+
+def test_raw_and_pca_shapes_and_placement():
+    x, _ = blobs(200)
+    raw = maps.fit_map(x, "raw")
+    assert raw.xy.shape == (200, 2) and raw.xy.dtype == np.float32
+    np.testing.assert_array_equal(raw.xy, x[:, :2])
+    np.testing.assert_array_equal(raw.place(x[:3]), x[:3, :2])
+
+    pca = maps.fit_map(torch.from_numpy(x), "pca")
+    assert pca.method == "pca" and pca.xy.shape == (200, 2)
+    # A training code placed on its own PCA map lands on its own point.
+    np.testing.assert_allclose(pca.place(x[:10]), pca.xy[:10], atol=1e-4)
+    # The first component carries the most variance.
+    assert pca.xy[:, 0].var() >= pca.xy[:, 1].var()
+
+
+def test_pca_matches_scikit_learn_up_to_sign():
+    from sklearn.decomposition import PCA
+
+    x, _ = blobs(200)
+    ours = maps.Pca.fit(x, 3)
+    ref = PCA(n_components=3).fit(x)
+    np.testing.assert_allclose(np.abs(ours.components), np.abs(ref.components_), atol=1e-5)
+    np.testing.assert_allclose(ours.explained_variance, ref.explained_variance_, rtol=1e-5)
+    np.testing.assert_allclose(np.abs(ours.transform(x)), np.abs(ref.transform(x)), atol=1e-3)
+
+
+def test_one_dimensional_codes_get_a_zero_second_coordinate():
+    x = np.arange(5, dtype=np.float32)[:, None]
+    m = maps.fit_map(x, "pca")
+    assert m.method == "raw" and m.xy.shape == (5, 2)
+    assert (m.xy[:, 1] == 0).all()
+
+
+def test_bad_input_is_refused():
+    x, _ = blobs(20)
+    with pytest.raises(ValueError, match="method"):
+        maps.fit_map(x, "umap")
+    with pytest.raises(ValueError, match=r"\(N, D\)"):
+        maps.fit_map(x[0], "pca")
+    with pytest.raises(ValueError, match="dimensions"):
+        maps.fit_map(x, "pca").place(np.zeros((1, 3)))
+    with pytest.raises(ValueError, match="at least 4"):
+        maps.tsne_embedding(x[:3], QUICK)
+    assert maps.fit_map(x, "pca").place(np.zeros((0, 8))).shape == (0, 2)
+
+
+def test_tsne_separates_clusters_and_reports_progress():
+    x, labels = blobs(200)
+    seen: list[float] = []
+    m = maps.fit_map(x, "tsne", tsne=QUICK, progress=lambda f, msg: seen.append(f))
+    assert m.method == "tsne" and m.xy.shape == (200, 2) and np.isfinite(m.xy).all()
+    assert seen[0] == 0.0 and seen[-1] == 1.0 and seen == sorted(seen) and len(seen) > 100  # one per iteration
+    # Neighbourhoods survive: a point's nearest map neighbour almost always shares its cluster.
+    nn = maps.neighbours(m.xy, m.xy, 2)[:, 1]
+    assert (labels[nn] == labels).mean() > 0.9
+
+
+def test_tsne_places_new_codes_at_the_mean_of_their_latent_neighbours():
+    x, _ = blobs(50, d=3)
+    xy = np.random.default_rng(1).normal(size=(50, 2)).astype(np.float32)
+    m = maps.LatentMap("tsne", xy, x, k=3)
+    q = x[:4] + 0.01
+    expected = np.stack([xy[np.argsort(((x - qi) ** 2).sum(1))[:3]].mean(0) for qi in q])
+    np.testing.assert_allclose(m.place(q), expected, atol=1e-5)
+
+
+def test_tsne_progress_can_stop_the_computation():
+    x, _ = blobs(100)
+
+    def stop(fraction, message):
+        if message.startswith("iteration 5 "):
+            raise maps.Cancelled
+
+    with pytest.raises(maps.Cancelled):
+        maps.tsne_embedding(x, QUICK, progress=stop)
+
+
+# --------------------------------------------------------------------------- disk cache
+
+
+def test_cache_round_trip_and_atomic_write(tmp_path):
+    cache = maps.DiskCache(tmp_path / "tsne")
+    assert cache.load("tsne-1-abc") is None
+    arr = np.arange(12, dtype=np.float32).reshape(6, 2)
+    path = cache.save("tsne-1-abc", arr)
+    assert path == tmp_path / "tsne" / "tsne-1-abc.npy"
+    np.testing.assert_array_equal(cache.load("tsne-1-abc"), arr)
+
+    # A write that fails half-way leaves the old file whole and no temporary file behind.
+    def broken(f):
+        f.write(b"half a file")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        maps.atomic_write(path, broken)
+    np.testing.assert_array_equal(cache.load("tsne-1-abc"), arr)
+    assert sorted(p.name for p in (tmp_path / "tsne").iterdir()) == ["tsne-1-abc.npy"]
+
+    path.write_bytes(b"garbage")  # a damaged file is a miss, not a crash
+    assert cache.load("tsne-1-abc") is None
+    for bad in ("../escape", "a/b", ".hidden", ""):
+        with pytest.raises(ValueError):
+            cache.path(bad)
+
+
+def test_default_cache_dir_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path))
+    assert maps.DiskCache().root == tmp_path / "tsne"
+    monkeypatch.delenv("VAE_CACHE_DIR")
+    assert maps.default_cache_dir() == maps.REPO_ROOT / ".cache"
+
+
+def test_tsne_key_names_codes_and_settings():
+    x, _ = blobs(30)
+    k = maps.tsne_key(x, QUICK)
+    assert k == maps.tsne_key(torch.from_numpy(x.copy()), QUICK)
+    assert k != maps.tsne_key(x[:29], QUICK)
+    assert k != maps.tsne_key(x + 1e-3, QUICK)
+    assert k != maps.tsne_key(x, maps.TsneSettings(max_iter=260, exploration_iter=50, threads=1))
+    maps.DiskCache().path(k)  # a valid file name
+
+
+# --------------------------------------------------------------------------- background runner
+
+
+def test_runner_runs_in_the_background_and_returns_the_result():
+    runner = maps.Runner()
+    gate = threading.Event()
+
+    def work(progress):
+        progress(0.5, "half way")
+        gate.wait(10)
+        return 42
+
+    job = runner.submit("k", work)
+    assert not job.done and runner.submit("k", work) is job  # one job per key
+    gate.set()
+    assert job.wait(10)
+    assert (job.state, job.result, job.progress, job.error) == ("done", 42, 1.0, None)
+    assert runner.get("k") is job and job.elapsed >= 0
+
+
+def test_runner_reports_errors_and_can_retry():
+    runner = maps.Runner()
+    job = runner.submit("bad", lambda progress: 1 / 0)
+    job.wait(10)
+    assert job.state == "error" and "ZeroDivisionError" in job.error
+    assert runner.submit("bad", lambda progress: 1) is not job  # a failed job is retried on submit
+    runner.get("bad").wait(10)
+    runner.forget("bad")
+    assert runner.get("bad") is None
+
+
+def test_runner_cancels_a_running_job():
+    runner = maps.Runner()
+    started = threading.Event()
+
+    def forever(progress):
+        started.set()
+        while True:
+            progress(0.1, "working")
+
+    job = runner.submit("c", forever)
+    assert started.wait(10)
+    runner.cancel("c")
+    assert job.wait(10) and job.state == "cancelled"
+
+
+def test_tsne_map_async_computes_once_then_reads_the_disk(tmp_path):
+    x, _ = blobs(120)
+    cache = maps.DiskCache(tmp_path)
+    lmap, job, key = maps.tsne_map_async(x, QUICK, cache=cache, runner=maps.Runner())
+    assert lmap is None and job is not None  # not blocking: the caller polls
+    assert job.wait(120) and job.state == "done", job.error
+    assert (tmp_path / f"{key}.npy").exists()
+    fresh = maps.Runner()  # e.g. a new server process: the map comes from disk, no job
+    lmap2, job2, key2 = maps.tsne_map_async(x, QUICK, cache=cache, runner=fresh)
+    assert key2 == key and job2 is None and fresh.get(key) is None
+    np.testing.assert_array_equal(lmap2.xy, job.result.xy)
+    assert lmap2.place(x[:2]).shape == (2, 2)
+
+
+# --------------------------------------------------------------------------- selection, uploads, figure
+
+
+def test_selected_index_reads_customdata():
+    assert maps.selected_index([]) is None
+    assert maps.selected_index(None) is None
+    assert maps.selected_index([{"curve_number": 0, "point_index": 3, "customdata": 17}]) == 17
+    assert maps.selected_index([{"customdata": [5]}]) == 5
+    assert maps.selected_index([{"customdata": 4}, {"customdata": 9.0}]) == 9  # the last click
+    assert maps.selected_index([{"customdata": -1}]) is None  # an upload's star
+    assert maps.selected_index([{"point_index": 2}]) is None
+
+
+def test_encode_uploads_keeps_good_files_and_names_bad_ones():
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(image_shape=(1, 28, 28), hidden=(16,), latent_dim=3))
+    up = maps.encode_uploads([("moon.png", png()), ("bad.png", b"not an image"), ("empty.png", b"")], model)
+    assert up.names == ["moon.png"]
+    assert up.images.shape == (1, 1, 28, 28) and up.codes.shape == (1, 3)
+    assert [n for n, _ in up.errors] == ["bad.png", "empty.png"]
+    none = maps.encode_uploads([("bad.png", b"x")], model)
+    assert none.names == [] and none.codes.shape == (0, 3)
+
+
+def test_map_figure_traces_and_points():
+    x, labels = blobs(100)
+    up = np.zeros((2, 2), dtype=np.float32)
+    fig = maps.map_figure(x[:, :2], labels, ["a", "b", "c", "d"], upload_xy=up, upload_names=["u1", "u2"])
+    spec = fig.to_json()
+    counts = maps.figure_points(spec)
+    assert counts["your uploads"] == 2
+    assert sum(v for k, v in counts.items() if k != "your uploads") == 100
+    assert {k: v for k, v in counts.items() if k != "your uploads"} == {
+        name: int((labels == j).sum()) for j, name in enumerate("abcd")
+    }
+    # Each label trace carries the images' indices as customdata; uploads carry negative numbers.
+    data = json.loads(spec)["data"]
+    assert [t["type"] for t in data] == ["scattergl"] * 4 + ["scatter"]
+    assert data[-1]["marker"]["symbol"] == "star"
+    xy = maps.figure_xy(spec)
+    assert xy.shape == (102, 2)
+    assert len(maps.palette(30)) == 30
+
+
+def test_manifold_image_tiles_the_grid():
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(image_shape=(1, 28, 28), hidden=(16,), latent_dim=2))
+    grid = maps.manifold_image(model, 4)
+    assert grid.shape == (3, 4 * 28, 4 * 28)  # make_grid gives 3 channels
+    with pytest.raises(ValueError, match="2-D"):
+        maps.manifold_image(build_model(ModelConfig(image_shape=(1, 28, 28), hidden=(16,), latent_dim=3)), 4)

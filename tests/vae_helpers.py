@@ -1,0 +1,29 @@
+"""Helpers shared by the test modules (fixtures live in conftest.py).
+
+Imported as ``vae_helpers``, not from ``conftest``: tests/e2e has a conftest.py of its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from vae.data import Dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_dataset(x: torch.Tensor, n_test: int = 4, name: str = "toy") -> Dataset:
+    """A Dataset whose first len(x) - n_test images are the training split."""
+    y = torch.zeros(len(x), dtype=torch.int64)
+    n = len(x) - n_test
+    return Dataset(name, x[:n], y[:n], x[n:], y[n:], ["only"])
+
+
+def state_copy(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def states_equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
