@@ -13,7 +13,7 @@ import streamlit as st
 import torch
 
 from vae.checkpoint import Checkpoint, CheckpointError, load_checkpoint, read_metadata
-from vae.data import DataError, Dataset, load_dataset
+from vae.data import DataError, Dataset, default_data_dir, load_dataset
 from vae.evaluate import encode_mean, kl_by_dimension
 from vae.images import to_pil
 from vae.registry import DEFAULT_CHECKPOINT, Entry, list_checkpoints
@@ -53,14 +53,22 @@ def _load_bytes(digest: str, data: bytes, name: str) -> Checkpoint:
 
 @st.cache_resource(show_spinner="Loading data…", max_entries=8)
 def load_data(name: str, data_dir: str | None, image_size: int, channels: int) -> tuple[Dataset | None, str]:
-    """The checkpoint's data set; for MNIST without its files, scikit-learn's digits stand in."""
-    try:
-        return load_dataset(name, data_dir=data_dir, image_size=image_size, channels=channels), ""
-    except DataError as e:
-        if name == "mnist":
-            note = f"MNIST's files are not here ({e}); scikit-learn's bundled digits stand in for it."
-            return load_dataset("digits", image_size=image_size), note
-        return None, f"The data set of this model cannot be loaded: {e}"
+    """The checkpoint's data set, never downloaded: the app must work offline.
+
+    MNIST is looked for in the checkpoint's data folder, then ./data (or $VAE_DATA_DIR); without
+    its files, scikit-learn's bundled digits (28x28, the same style) stand in for it.
+    """
+    dirs = [d for d in (data_dir, default_data_dir()) if d and Path(d).is_dir()] or [default_data_dir()]
+    error = None
+    for d in dirs:
+        try:
+            return load_dataset(name, data_dir=d, image_size=image_size, channels=channels, download=False), ""
+        except DataError as e:
+            error = e
+    if name == "mnist":
+        note = "MNIST's files are not on this machine; scikit-learn's bundled digits stand in for its test images."
+        return load_dataset("digits", image_size=image_size), note
+    return None, f"The data set of this model cannot be loaded: {error}"
 
 
 @st.cache_resource(show_spinner="Encoding images…", max_entries=32)

@@ -273,9 +273,17 @@ def load_folder(
 
 
 def load_dataset(
-    name: str, data_dir: str | None = None, image_size: int | None = None, channels: int = 1, seed: int = 0
+    name: str,
+    data_dir: str | None = None,
+    image_size: int | None = None,
+    channels: int = 1,
+    seed: int = 0,
+    download: bool = True,
 ) -> Dataset:
-    """Load a data set by its CLI name: moons, digits, mnist, fashion-mnist or folder:PATH."""
+    """Load a data set by its CLI name: moons, digits, mnist, fashion-mnist or folder:PATH.
+
+    ``download`` lets torchvision fetch MNIST / Fashion-MNIST when their files are missing.
+    """
     if name == "moons":
         return load_moons(size=image_size or 28, seed=seed)
     if name == "digits":
@@ -283,7 +291,7 @@ def load_dataset(
     if name in ("mnist", "fashion-mnist"):
         if image_size not in (None, 28):
             raise DataError(f"{name} images are 28x28; --image-size {image_size} is not supported")
-        return load_mnist(name, data_dir)
+        return load_mnist(name, data_dir, download=download)
     if name.startswith("folder:"):
         return load_folder(name[len("folder:") :], size=image_size or 32, channels=channels, seed=seed)
     raise DataError(f"unknown data set {name!r}: use one of {', '.join(DATASETS)} or folder:PATH")
