@@ -262,7 +262,7 @@ def test_map_figure_traces_and_points():
     }
     # Each label trace carries the images' indices as customdata; uploads carry negative numbers.
     data = json.loads(spec)["data"]
-    assert [t["type"] for t in data] == ["scattergl"] * 4 + ["scatter"]
+    assert [t["type"] for t in data] == ["scattergl"] * 5
     assert data[-1]["marker"]["symbol"] == "star"
     xy = maps.figure_xy(spec)
     assert xy.shape == (102, 2)

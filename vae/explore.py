@@ -1,4 +1,6 @@
-"""Latent-space exploration: paths, traversals, the manifold grid, 2-D maps, export.
+"""Latent-space exploration: paths, traversals, the manifold grid, moon phases, export.
+
+2-D maps of the codes (PCA, t-SNE) are in ``vae.maps``.
 
 Pure PyTorch / NumPy / scikit-learn; the app's pages call these. Codes are (N, D) tensors.
 """
@@ -9,7 +11,6 @@ import io
 import math
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
@@ -131,34 +132,6 @@ def phase_name(angle: float) -> str:
     from .data import PHASE_NAMES, phase_class
 
     return PHASE_NAMES[int(phase_class(angle))]
-
-
-# --------------------------------------------------------------------------- 2-D maps
-
-
-def project(codes: np.ndarray | Tensor, method: str = "pca", seed: int = 0) -> np.ndarray:
-    """Codes (N, D) -> (N, 2): ``raw`` (first two dims), ``pca`` or ``tsne``.
-
-    t-SNE runs on at most 50 PCA components with Barnes-Hut, PCA initialisation and 500
-    iterations: the usual recipe for speed (van der Maaten 2014; Kobak & Berens 2019).
-    """
-    x = codes.detach().cpu().numpy() if isinstance(codes, Tensor) else np.asarray(codes)
-    x = x.astype(np.float32)
-    if method == "raw" or x.shape[1] <= 2:
-        return x[:, :2] if x.shape[1] >= 2 else np.concatenate([x, np.zeros_like(x)], 1)
-    from sklearn.decomposition import PCA
-
-    if method == "pca":
-        return PCA(n_components=2, random_state=seed).fit_transform(x)
-    if method == "tsne":
-        from sklearn.manifold import TSNE
-
-        if x.shape[1] > 50:
-            x = PCA(n_components=50, random_state=seed).fit_transform(x)
-        perplexity = float(min(30.0, max(2.0, (len(x) - 1) / 3)))
-        tsne = TSNE(n_components=2, init="pca", perplexity=perplexity, max_iter=500, random_state=seed, n_jobs=-1)
-        return tsne.fit_transform(x).astype(np.float32)
-    raise ValueError(f"method must be raw, pca or tsne, got {method!r}")
 
 
 # --------------------------------------------------------------------------- export
