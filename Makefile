@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DATA ?= ../shared/data
 
-.PHONY: setup app demo test lint format checkpoints bench clean
+.PHONY: setup browser app demo test lint format checkpoints bench clean
 
 # The virtual environment, rebuilt when requirements.txt changes.
 $(VENV)/.installed: requirements.txt
@@ -15,6 +15,22 @@ $(VENV)/.installed: requirements.txt
 
 setup: $(VENV)/.installed
 
+# The browser for the end-to-end tests (tests/e2e): Debian's chromium, never `playwright install`.
+# Installed with apt-get when $(CHROMIUM) is missing (as root, or with password-less sudo). Where it cannot
+# be installed this says why, and the browser tests then fail under CI and are skipped elsewhere.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@if [ -x "$(CHROMIUM)" ]; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+		echo "make browser: $(CHROMIUM) is missing and there is no apt-get: install chromium by hand."; exit 0; fi; \
+	if [ "$$(id -u)" -eq 0 ]; then SUDO=; \
+	elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
+	else echo "make browser: $(CHROMIUM) is missing; run as root: apt-get install chromium"; exit 0; fi; \
+	echo "make browser: installing chromium with apt-get (for the browser tests)"; \
+	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium </dev/null >/dev/null && \
+	test -x "$(CHROMIUM)"
+
 app: setup
 	$(PY) -m streamlit run app.py
 
@@ -23,7 +39,7 @@ demo: setup
 	$(PY) -m vae.train --dataset moons --epochs 10 --latent-dim 8 --hidden 512,256 --out runs/demo-moons.safetensors --overwrite
 	$(PY) -m vae.evaluate runs/demo-moons.safetensors --iwae-k 1000
 
-test: setup
+test: setup browser
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest
