@@ -31,7 +31,7 @@ if active is not None:
     cols = st.columns(5)
     cols[0].metric("Data set", ckpt.dataset.get("name", "?"))
     cols[1].metric("Kind", cfg.kind.upper())
-    cols[2].metric("Architecture", f"{cfg.arch} {'-'.join(map(str, cfg.hidden))}")
+    cols[2].metric("Architecture", cfg.arch.upper(), help=f"hidden sizes {', '.join(map(str, cfg.hidden))}")
     cols[3].metric("Latent size", cfg.latent_dim)
     cols[4].metric("Epochs", len(hist))
     cols = st.columns(5)
@@ -42,12 +42,16 @@ if active is not None:
     cols[3].metric(f"Test IWAE k={m.get('iwae_k', 0)}", iw)
     au = m.get("active_units")
     cols[4].metric("Active units", f"{au} / {cfg.latent_dim}" if au is not None else "—")
+    st.caption(
+        f"{cfg.arch} encoder {' → '.join(map(str, cfg.hidden))} → {cfg.latent_dim}-d code; "
+        f"images {'×'.join(map(str, cfg.image_shape))}"
+    )
     if hist:
         st.line_chart(
             {"train loss": [e["loss"] for e in hist], "test −ELBO": [-e["test_elbo"] for e in hist]},
             height=200,
             x_label="epoch",
-            y_label="nats per image",
+            y_label="nats/image",
         )
 
     st.subheader("Samples from the prior")

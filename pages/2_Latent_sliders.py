@@ -83,25 +83,32 @@ def sliders_and_image() -> None:
         side = cfg.image_shape[1]
         show(x, caption="decoded mean of p(x|z)", scale=max(1, -(-320 // side)))
         st.download_button(
-            "Download PNG", png_bytes(to_pil(x, scale=8)), "decoded.png", "image/png", key="sl_download_png"
+            "Download PNG",
+            lambda: png_bytes(to_pil(x, scale=8)),  # built only when clicked: keeps the slider loop fast
+            "decoded.png",
+            "image/png",
+            key="sl_download_png",
         )
         st.caption(f"log N(z; 0, I) = {float(-0.5 * (z.pow(2).sum() + D * np.log(2 * np.pi))):.2f} nats")
 
+    st.subheader("Traversal")
+    t1, t2 = st.columns([2, 1])
+    dim = t1.selectbox("Dimension", order, format_func=lambda j: f"z{j} (KL {kl[j]:.2f})", key="sl_trav_dim")
+    n = t2.slider("Steps", 3, 15, 9, key="sl_trav_steps")
+    values = np.linspace(-3, 3, n)
+    with torch.no_grad():  # around the sliders' current code, one dimension swept from -3 to +3
+        frames = model.decode(traversal(z[0], int(dim), values).to(model.device)).cpu()
+    st.image(strip(frames, scale=3), caption=" · ".join(f"{v:+.1f}" for v in values), output_format="PNG")
+    st.download_button(
+        "Download GIF",
+        lambda: gif_bytes(frames, scale=6),
+        f"traversal-z{dim}.gif",
+        "image/gif",
+        key="sl_download_gif",
+    )
+
 
 sliders_and_image()
-
-st.subheader("Traversal")
-t1, t2 = st.columns([2, 1])
-dim = t1.selectbox("Dimension", order, format_func=lambda j: f"z{j} (KL {kl[j]:.2f})", key="sl_trav_dim")
-n = t2.slider("Steps", 3, 15, 9, key="sl_trav_steps")
-values = np.linspace(-3, 3, n)
-z0 = torch.tensor([st.session_state[f"z_{j}"] for j in range(D)], dtype=torch.float32)
-with torch.no_grad():
-    frames = model.decode(traversal(z0, int(dim), values).to(model.device)).cpu()
-st.image(strip(frames, scale=3), caption=" · ".join(f"{v:+.1f}" for v in values))
-st.download_button(
-    "Download GIF", gif_bytes(frames, scale=6), f"traversal-z{dim}.gif", "image/gif", key="sl_download_gif"
-)
 
 explain(
     r"""

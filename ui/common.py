@@ -6,6 +6,7 @@ Pages stay thin: they lay out widgets and call into ``vae``; everything numeric 
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,10 @@ from vae.data import DataError, Dataset, default_data_dir, load_dataset
 from vae.evaluate import encode_mean, kl_by_dimension
 from vae.images import to_pil
 from vae.registry import DEFAULT_CHECKPOINT, Entry, list_checkpoints
+
+# One intra-op thread by default: a single-image decode is ~1 ms on one thread but can take
+# ~60 ms with two when a training run keeps the other core busy (benchmarks/app_latency.py).
+torch.set_num_threads(int(os.environ.get("VAE_APP_THREADS", "1")))
 
 MODEL_KEY = "model_choice"  # session key (not a widget key): survives page changes
 UPLOAD_PREFIX = "upload:"
