@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import time
 from pathlib import Path
@@ -10,12 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
+from vae_helpers import moon_png
 
 from vae import maps
 from vae.checkpoint import save
 from vae.config import ModelConfig
+from vae.data import PHASE_NAMES
 from vae.models import build_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,14 +25,6 @@ N = 100  # points on the map in these tests: t-SNE of 100 codes takes about a se
 pytestmark = pytest.mark.skipif(
     not (ROOT / "checkpoints" / "moons-vae.safetensors").exists(), reason="the moons-vae checkpoint is not committed"
 )
-
-
-def moon_png() -> bytes:
-    img = Image.new("L", (96, 96), 0)
-    ImageDraw.Draw(img).ellipse((22, 22, 74, 74), fill=230)
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def chart_spec(at: AppTest) -> str:
@@ -81,16 +73,7 @@ def test_map_draws_n_points_with_pca(app):
     assert app.radio(key="map_method").options == ["PCA", "t-SNE"]
     counts = maps.figure_points(chart_spec(app))
     assert sum(counts.values()) == N
-    assert set(counts) <= set(maps.palette(0)) | {
-        "new moon",
-        "waxing crescent",
-        "first quarter",
-        "waxing gibbous",
-        "full moon",
-        "waning gibbous",
-        "last quarter",
-        "waning crescent",
-    }
+    assert set(counts) <= set(maps.palette(0)) | set(PHASE_NAMES)
     assert any(e.label == "What am I seeing?" for e in app.expander)
     assert any("Click a point" in i.value for i in app.info)
 

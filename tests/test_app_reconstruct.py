@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
+from vae_helpers import moon_png
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = str(ROOT / "pages" / "5_Reconstruct.py")
@@ -15,15 +14,6 @@ PAGE = str(ROOT / "pages" / "5_Reconstruct.py")
 pytestmark = pytest.mark.skipif(
     not (ROOT / "checkpoints" / "moons-vae.safetensors").exists(), reason="the moons-vae checkpoint is not committed"
 )
-
-
-def moon_png() -> bytes:
-    """A white moon-like disk on black, as the default moons-vae model expects."""
-    img = Image.new("L", (96, 96), 0)
-    ImageDraw.Draw(img).ellipse((22, 22, 74, 74), fill=230)
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def texts(at: AppTest) -> str:

@@ -5,9 +5,11 @@ Imported as ``vae_helpers``, not from ``conftest``: tests/e2e has a conftest.py 
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import torch
+from PIL import Image, ImageDraw
 
 from vae.data import Dataset
 
@@ -27,3 +29,12 @@ def state_copy(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def states_equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def moon_png() -> bytes:
+    """A white moon-like disk on black (what the default moons-vae model expects), as PNG bytes."""
+    img = Image.new("L", (96, 96), 0)
+    ImageDraw.Draw(img).ellipse((22, 22, 74, 74), fill=230)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
