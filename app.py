@@ -39,7 +39,8 @@ if active is not None:
     cols[1].metric("Likelihood", cfg.likelihood + (" (binarized)" if cfg.binarize else ""))
     cols[2].metric("Test ELBO (nats)", f"{m['elbo']:.2f}" if m.get("elbo") is not None else "—")
     iw = f"{m['iwae']:.2f}" if m.get("iwae") is not None else "—"
-    cols[3].metric(f"Test IWAE k={m.get('iwae_k', 0)}", iw)
+    on = f", {m['iwae_n']:,} images" if m.get("iwae_n") else ""
+    cols[3].metric(f"Test IWAE k={m.get('iwae_k', 0)}{on}", iw)
     au = m.get("active_units")
     cols[4].metric("Active units", f"{au} / {cfg.latent_dim}" if au is not None else "—")
     st.caption(
