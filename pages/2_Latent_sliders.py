@@ -30,7 +30,8 @@ inactive_dims = [j for j in order if j not in active_dims]
 # Slider values live in session state under z_<j>; a new model or a new start point resets them.
 if st.session_state.get("sl_model") != key:
     st.session_state["sl_model"] = key
-    st.session_state["sl_z"] = [0.0] * D
+    for j in range(D):
+        st.session_state[f"z_{j}"] = 0.0
 
 
 def _set_start() -> None:

@@ -1,0 +1,145 @@
+"""The home page under Streamlit's AppTest: the model card, prior samples, the model picker; every page's first load."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from vae.registry import DEFAULT_CHECKPOINT
+
+ROOT = Path(__file__).resolve().parents[1]
+HOME = str(ROOT / "app.py")
+PAGES = ["app.py", *sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "pages").glob("*.py"))]
+
+pytestmark = pytest.mark.skipif(
+    not (ROOT / "checkpoints" / f"{DEFAULT_CHECKPOINT}.safetensors").exists(),
+    reason="the default checkpoint is not committed",
+)
+
+
+def no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def image_urls(at: AppTest) -> list[str]:
+    return [i.url for img in at.get("image") for i in img.proto.imgs]
+
+
+def home(**state) -> AppTest:
+    at = AppTest.from_file(HOME, default_timeout=180)
+    for k, v in state.items():
+        at.session_state[k] = v
+    at.run()
+    no_exception(at)
+    return at
+
+
+def test_home_shows_the_default_model_card_and_samples():
+    at = home()
+    assert not at.error
+    assert at.selectbox(key="model_picker").value == DEFAULT_CHECKPOINT
+    assert at.session_state["model_choice"] == DEFAULT_CHECKPOINT
+    assert [s.value for s in at.subheader] == [f"Model card · {DEFAULT_CHECKPOINT}", "Samples from the prior"]
+    card = metrics(at)
+    assert card["Data set"] == "moons"
+    assert card["Kind"] == "VAE" and card["Architecture"] == "MLP" and card["Latent size"] == "16"
+    assert int(card["Epochs"]) > 0
+    assert card["β"] == "1" and card["Likelihood"] == "bernoulli"
+    elbo = float(card["Test ELBO (nats)"])
+    iwae_label = next(k for k in card if k.startswith("Test IWAE k="))
+    assert int(iwae_label.removeprefix("Test IWAE k=")) > 1
+    assert elbo < 0 and float(card[iwae_label]) >= elbo  # the importance-weighted bound is tighter
+    used, total = card["Active units"].split(" / ")
+    assert total == "16" and 0 < int(used) <= 16
+    assert len(at.get("arrow_line_chart")) + len(at.get("vega_lite_chart")) >= 1  # the training curve
+    assert len(image_urls(at)) == 1  # the grid of samples
+    assert at.slider(key="home_temperature").value == 1.0
+    options = at.selectbox(key="model_picker").options
+    assert options[0] == DEFAULT_CHECKPOINT and "moons-ae" in options
+    assert any(e.label == "What am I seeing?" for e in at.expander)
+
+
+def test_temperature_changes_the_samples_and_back():
+    at = home()
+    first = image_urls(at)
+    at.run()
+    assert image_urls(at) == first  # a plain rerun draws the same samples (fixed seed)
+    at.slider(key="home_temperature").set_value(0.3).run()
+    no_exception(at)
+    cooler = image_urls(at)
+    assert len(cooler) == 1 and cooler != first
+    at.slider(key="home_temperature").set_value(1.0).run()
+    assert image_urls(at) == first
+
+
+def test_resample_draws_new_samples():
+    at = home()
+    first = image_urls(at)
+    at.button(key="home_resample").click().run()
+    no_exception(at)
+    second = image_urls(at)
+    assert len(second) == 1 and second != first
+    assert at.session_state["home_seed"] == 1
+    at.button(key="home_resample").click().run()
+    assert image_urls(at) not in (first, second)
+
+
+def test_picking_another_model_changes_the_card():
+    at = home()
+    before, urls = metrics(at), image_urls(at)
+    at.selectbox(key="model_picker").set_value("digits-vae").run()
+    no_exception(at)
+    assert not at.error
+    card = metrics(at)
+    assert card != before
+    assert card["Data set"] == "digits" and card["Latent size"] == "8"
+    assert at.subheader[0].value == "Model card · digits-vae"
+    assert at.session_state["model_choice"] == "digits-vae"  # remembered across pages
+    assert image_urls(at) != urls
+    assert not math.isclose(float(card["Test ELBO (nats)"]), float(before["Test ELBO (nats)"]))
+
+    at.selectbox(key="model_picker").set_value("moons-ae").run()
+    no_exception(at)
+    card = metrics(at)
+    assert card["Data set"] == "moons" and card["Kind"] == "AE"
+
+
+def test_a_stale_choice_falls_back_to_the_default():
+    at = home(model_choice="deleted-run (trained here)")
+    assert not at.error
+    assert at.selectbox(key="model_picker").value == DEFAULT_CHECKPOINT
+    assert metrics(at)["Data set"] == "moons"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_opened_directly_works_with_an_empty_session(page):
+    at = AppTest.from_file(str(ROOT / page), default_timeout=180)
+    assert "model_choice" not in at.session_state  # nothing chosen before
+    at.run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    assert len(at.title) == 1
+    if page != "pages/1_Train.py":  # every model page picks the default checkpoint
+        assert at.session_state["model_choice"] == DEFAULT_CHECKPOINT
+        assert at.selectbox(key="model_picker").value == DEFAULT_CHECKPOINT
+        assert image_urls(at) or at.get("plotly_chart") or at.info, "the page shows nothing"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_without_any_checkpoint_says_so(page, tmp_path, monkeypatch):
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(tmp_path))
+    monkeypatch.setenv("VAE_TRAINED_DIR", str(tmp_path / "trained"))
+    at = AppTest.from_file(str(ROOT / page), default_timeout=180)
+    at.run()
+    no_exception(at)
+    if page != "pages/1_Train.py":
+        assert [e.value for e in at.error] == [
+            "No checkpoint found in checkpoints/. Train one on the Train page or upload one."
+        ]

@@ -1,0 +1,166 @@
+"""The Interpolate page under Streamlit's AppTest: the moon example, steps, slerp, random and non-moon endpoints."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from vae.data import PHASE_NAMES
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = str(ROOT / "pages" / "3_Interpolate.py")
+ROWS = ["VAE · moons-vae", "AE · moons-ae", "pixel cross-fade"]
+PHASE = re.compile(rf"^({'|'.join(PHASE_NAMES)}) (\d+)° \(d=(\d+\.\d{{3}})\)$")
+ENDPOINT = re.compile(rf"^({'|'.join(PHASE_NAMES)}) #(\d+)$")
+
+pytestmark = pytest.mark.skipif(
+    not all((ROOT / "checkpoints" / f"{n}.safetensors").exists() for n in ("moons-vae", "moons-ae")),
+    reason="the moons checkpoints are not committed",
+)
+
+
+def no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def rows(at: AppTest) -> list[str]:
+    """The titles of the image rows, in order."""
+    heads = [m.value for m in at.markdown if m.value.startswith("**") and m.value.endswith("**")]
+    return [h.strip("*") for h in heads if h not in ("**Start (A)**", "**End (B)**")]
+
+
+def pictures(at: AppTest) -> list[tuple[str, str]]:
+    """(caption, url) of every image: A, B, then one strip per row. The URL changes with the image."""
+    return [(i.caption, i.url) for img in at.get("image") for i in img.proto.imgs]
+
+
+def phase_captions(at: AppTest) -> list[list[re.Match]]:
+    """Per row, the estimated phase of each frame."""
+    out = []
+    for c in at.caption:
+        parts = c.value.split(" · ")
+        matches = [PHASE.match(p) for p in parts]
+        if all(matches):
+            out.append(matches)
+    return out
+
+
+def chart_lengths(at: AppTest) -> dict[str, int]:
+    """Trace name -> number of points on the 'how far from the data' chart."""
+    (chart,) = at.get("plotly_chart")
+    out = {}
+    for trace in json.loads(chart.proto.spec)["data"]:
+        y = trace["y"]
+        if isinstance(y, dict):  # plotly's binary encoding of arrays
+            y = np.frombuffer(base64.b64decode(y["bdata"]), dtype=np.dtype(y["dtype"]))
+        out[trace["name"]] = len(y)
+    return out
+
+
+@pytest.fixture
+def app() -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.run()
+    no_exception(at)
+    return at
+
+
+def test_default_is_the_full_moon_to_first_quarter_example(app):
+    assert not app.error
+    pics = pictures(app)
+    assert len(pics) == 2 + len(ROWS)
+    a, b = ENDPOINT.match(pics[0][0]), ENDPOINT.match(pics[1][0])
+    assert a and a.group(1) == "full moon"
+    assert b and b.group(1) == "first quarter"
+    assert app.selectbox(key="ip_a_label").value == PHASE_NAMES.index("full moon")
+    assert app.selectbox(key="ip_b_label").value == PHASE_NAMES.index("first quarter")
+    assert rows(app) == ROWS  # the VAE's row, its AE partner's, then the cross-fade
+    assert len({url for _, url in pics}) == len(pics)  # five different images
+
+    phases = phase_captions(app)
+    assert len(phases) == len(ROWS)
+    steps = app.slider(key="ip_steps").value
+    assert steps == 9
+    for row in phases:
+        assert len(row) == steps
+        assert row[0].group(1) == "full moon" and row[-1].group(1) == "first quarter"
+        assert all(0 <= int(m.group(2)) < 360 and float(m.group(3)) >= 0 for m in row)
+    # The cross-fade starts and ends on real test images: close to the training moons.
+    assert float(phases[2][0].group(3)) < 0.2 and float(phases[2][-1].group(3)) < 0.2
+
+    assert chart_lengths(app) == {title: steps for title in ROWS}
+    assert [d.proto.label for d in app.get("download_button")] == ["Download PNG strip", "Download GIF"]
+    assert app.radio(key="ip_method").value == "linear"
+
+
+def test_steps_change_the_number_of_frames(app):
+    before = pictures(app)
+    app.slider(key="ip_steps").set_value(4).run()
+    no_exception(app)
+    after = pictures(app)
+    assert after[:2] == before[:2]  # the same endpoints
+    assert all(x[1] != y[1] for x, y in zip(after[2:], before[2:]))  # every strip is new
+    assert [len(row) for row in phase_captions(app)] == [4, 4, 4]
+    assert chart_lengths(app) == {title: 4 for title in ROWS}
+    app.slider(key="ip_steps").set_value(15).run()
+    assert [len(row) for row in phase_captions(app)] == [15, 15, 15]
+
+
+def test_slerp_changes_the_latent_paths_only(app):
+    before = pictures(app)
+    app.radio(key="ip_method").set_value("slerp").run()
+    no_exception(app)
+    assert not app.error
+    after = pictures(app)
+    assert after[:2] == before[:2]
+    assert after[2][1] != before[2][1] and after[3][1] != before[3][1]  # the VAE's and the AE's paths
+    assert after[4] == before[4]  # the pixel cross-fade does not live in latent space
+    phases = phase_captions(app)
+    assert all(row[0].group(1) == "full moon" and row[-1].group(1) == "first quarter" for row in phases)
+
+
+def test_random_endpoint(app):
+    before = pictures(app)
+    app.radio(key="ip_a_src").set_value("random").run()
+    no_exception(app)
+    assert not app.error
+    first = pictures(app)
+    m = ENDPOINT.match(first[0][0])
+    assert m and 0 <= int(m.group(2)) < 1000
+    assert first[1] == before[1]  # B stays
+    assert rows(app) == ROWS
+    assert len(phase_captions(app)) == len(ROWS)
+    app.button(key="ip_a_reroll").click().run()
+    no_exception(app)
+    second = pictures(app)
+    assert second[0] != first[0] and ENDPOINT.match(second[0][0])
+    assert second[1] == before[1]
+
+    app.radio(key="ip_b_src").set_value("random").run()
+    no_exception(app)
+    both = pictures(app)
+    assert both[0] == second[0] and both[1] != before[1] and ENDPOINT.match(both[1][0])
+
+
+def test_a_model_without_a_partner_and_without_moons():
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.session_state["model_choice"] = "digits-vae"
+    at.run()
+    no_exception(at)
+    if at.selectbox(key="model_picker").value != "digits-vae":
+        pytest.skip("the digits-vae checkpoint is not committed")
+    assert not at.error
+    assert rows(at) == ["VAE · digits-vae", "pixel cross-fade"]
+    assert any(c.value.startswith("No checkpoint of the other kind") for c in at.caption)
+    assert phase_captions(at) == []  # phases are for moons only
+    pics = pictures(at)
+    assert len(pics) == 4
+    assert re.fullmatch(r"\d #\d+", pics[0][0]) and re.fullmatch(r"\d #\d+", pics[1][0])
+    assert pics[0][0][0] != pics[1][0][0]  # two different digits
+    assert chart_lengths(at) == {"VAE · digits-vae": 9, "pixel cross-fade": 9}
