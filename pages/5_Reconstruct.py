@@ -161,7 +161,7 @@ with tab_draw:
     drawn = None
     if st_canvas is None:
         st.caption(
-            "Drawing needs the optional `streamlit-drawable-canvas` package "
+            "Drawing needs the `streamlit-drawable-canvas` package from requirements.txt "
             "(`pip install streamlit-drawable-canvas`). Meanwhile, pick a test image or upload a file."
         )
     else:
