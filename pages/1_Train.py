@@ -42,6 +42,11 @@ with st.form("train_form"):
     )
     beta = c3.number_input("β (KL weight)", 0.0, 100.0, 1.0, 0.1, key="tr_beta")
     likelihood = c3.radio("Decoder", ["bernoulli", "gaussian"], key="tr_likelihood", horizontal=True)
+    with c3.expander("More: σ, L, binarization"):
+        sigma = st.number_input("Gaussian decoder σ", 0.001, 10.0, 0.1, 0.01, format="%.3f", key="tr_sigma")
+        learn_sigma = st.checkbox("Learn σ", key="tr_learn_sigma")
+        mc_samples = st.number_input("L: Monte Carlo samples of z per image", 1, 64, 1, key="tr_mc_samples")
+        binarize = st.checkbox("Dynamic binarization (Bernoulli, MNIST-like data)", key="tr_binarize")
     epochs = c3.number_input("Epochs", 1, 1000, 10, key="tr_epochs")
     batch = c3.select_slider("Batch size", [16, 32, 64, 128, 256, 512], 128, key="tr_batch")
     lr = c3.number_input("Learning rate", 1e-5, 1.0, 1e-3, format="%.5f", key="tr_lr")
@@ -69,6 +74,10 @@ if start:
             latent_dim=int(latent),
             beta=float(beta),
             likelihood=likelihood,
+            sigma=float(sigma),
+            learn_sigma=bool(learn_sigma),
+            mc_samples=int(mc_samples),
+            binarize=bool(binarize),
         )
         train_cfg = TrainConfig(
             dataset=ds,
