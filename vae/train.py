@@ -125,9 +125,7 @@ def fit(
     history = history or History()
     device = resolve_device(config.device)
     model.to(device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    if optimizer_state is not None:
-        optimizer.load_state_dict(optimizer_state)
+    optimizer = _adam(model, config.lr, optimizer_state)
     cfg = model.config
     train_x = data.train_x.to(device)
     test_x = data.test_x.to(device)
@@ -189,6 +187,7 @@ def fit(
                 if callback(p):
                     history.stopped = True
                     return _finish(history, optimizer)
+        train_seconds = time.perf_counter() - t_epoch
         loss, recon, kl = (sums / steps).tolist()
         test = test_metrics(model, test_x, test_target, config.eval_batch_size)
         seconds = time.perf_counter() - t_epoch
@@ -201,8 +200,9 @@ def fit(
                 "test_elbo": test["elbo"],
                 "test_recon": test["recon"],
                 "test_kl": test["kl"],
-                "seconds": seconds,
-                "samples_per_s": steps * bs / seconds,
+                "seconds": seconds,  # the whole epoch, test evaluation included
+                "train_seconds": train_seconds,  # the training steps only
+                "samples_per_s": steps * bs / train_seconds,  # training throughput
             }
         )
         good_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -229,6 +229,30 @@ def fit(
                 history.stopped = epoch < config.epochs
                 return _finish(history, optimizer)
     return _finish(history, optimizer)
+
+
+def _adam(model: VAE, lr: float, state: dict[str, Any] | None = None) -> torch.optim.Adam:
+    """Adam, with the fused (single-kernel) update where the device has one.
+
+    The same update as the default per-parameter loop (several times faster on CPU). A loaded
+    state keeps its moments and step counts but runs fused here whatever it was saved with.
+    """
+    params = list(model.parameters())
+    fused = all(p.is_floating_point() for p in params) and all(
+        p.device.type in ("cpu", "cuda", "xpu", "mps") for p in params
+    )
+    optimizer = torch.optim.Adam(params, lr=lr, fused=fused or None)
+    if state is not None:
+        optimizer.load_state_dict(state)
+        for group in optimizer.param_groups:
+            group["fused"] = fused or None
+            if fused:
+                group["foreach"] = None
+                for p in group["params"]:
+                    p_state = optimizer.state.get(p)
+                    if p_state and torch.is_tensor(p_state.get("step")):
+                        p_state["step"] = p_state["step"].to(dtype=torch.float32, device=p.device)
+    return optimizer
 
 
 def _finish(history: History, optimizer: torch.optim.Optimizer) -> History:

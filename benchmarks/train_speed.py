@@ -1,0 +1,280 @@
+"""Training speed on full MNIST: ``vae.train.fit`` against the classic pytorch/examples VAE.
+
+The peer is the recipe of https://github.com/pytorch/examples/tree/main/vae, written out here:
+a 784-400-20 MLP (sigmoid output), loss = BCE(sum) + KL, Adam lr 1e-3, batch 128, a
+``DataLoader`` over torchvision's MNIST with ``transforms.ToTensor()`` and ``shuffle=True``.
+Ours is ``fit`` with the same model and settings. Runs alternate (peer, ours, peer, ours ...)
+from the same seed, so a busy machine slows both alike.
+
+    python benchmarks/train_speed.py                      # 1 epoch each, quick
+    python benchmarks/train_speed.py --epochs 10          # the quality comparison (~105.6 nats)
+    python benchmarks/train_speed.py --threads 1 --repeats 3
+    python benchmarks/train_speed.py --explore            # batch size x threads x torch.compile
+
+Samples/s count training only (the test evaluation after the last epoch is timed apart);
+the test loss is nats per image on the 10,000 test digits with one z sample per image.
+Needs MNIST in torchvision's layout under --data-dir (default ../shared/data); no download.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from vae import train as vae_train  # noqa: E402
+from vae.config import ModelConfig, TrainConfig  # noqa: E402
+from vae.data import load_mnist  # noqa: E402
+from vae.models import build_model  # noqa: E402
+
+# Forward matmul FLOPs per image (fc1, fc21+fc22, fc3, fc4); forward + backward ~ 3x forward.
+FWD_FLOPS = 2 * (784 * 400 + 400 * 40 + 20 * 400 + 400 * 784)
+TRAIN_FLOPS = 3 * FWD_FLOPS
+
+
+# --------------------------------------------------------------------------- the peer
+
+
+class PeerVAE(nn.Module):
+    """pytorch/examples vae/main.py, unchanged."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(784, 400)
+        self.fc21 = nn.Linear(400, 20)
+        self.fc22 = nn.Linear(400, 20)
+        self.fc3 = nn.Linear(20, 400)
+        self.fc4 = nn.Linear(400, 784)
+
+    def encode(self, x):
+        h1 = F.relu(self.fc1(x))
+        return self.fc21(h1), self.fc22(h1)
+
+    def reparameterize(self, mu, logvar):
+        std = torch.exp(0.5 * logvar)
+        eps = torch.randn_like(std)
+        return mu + eps * std
+
+    def decode(self, z):
+        h3 = F.relu(self.fc3(z))
+        return torch.sigmoid(self.fc4(h3))
+
+    def forward(self, x):
+        mu, logvar = self.encode(x.view(-1, 784))
+        z = self.reparameterize(mu, logvar)
+        return self.decode(z), mu, logvar
+
+
+def peer_loss(recon_x, x, mu, logvar):
+    bce = F.binary_cross_entropy(recon_x, x.view(-1, 784), reduction="sum")
+    kld = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+    return bce + kld
+
+
+def run_peer(data_dir: Path, epochs: int, batch_size: int, seed: int) -> dict:
+    from torchvision import datasets, transforms
+
+    torch.manual_seed(seed)
+    tf = transforms.ToTensor()
+    train_loader = torch.utils.data.DataLoader(
+        datasets.MNIST(str(data_dir), train=True, download=False, transform=tf), batch_size=batch_size, shuffle=True
+    )
+    test_loader = torch.utils.data.DataLoader(
+        datasets.MNIST(str(data_dir), train=False, download=False, transform=tf), batch_size=batch_size, shuffle=False
+    )
+    model = PeerVAE()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    train_s, seen = 0.0, 0
+    for _ in range(epochs):
+        model.train()
+        train_loss = 0.0
+        t0 = time.perf_counter()
+        for data, _ in train_loader:
+            optimizer.zero_grad()
+            recon_batch, mu, logvar = model(data)
+            loss = peer_loss(recon_batch, data, mu, logvar)
+            loss.backward()
+            train_loss += loss.item()
+            optimizer.step()
+            seen += len(data)
+        train_s += time.perf_counter() - t0
+    model.eval()
+    test_loss = 0.0
+    with torch.no_grad():
+        for data, _ in test_loader:
+            recon_batch, mu, logvar = model(data)
+            test_loss += peer_loss(recon_batch, data, mu, logvar).item()
+    return {"samples_per_s": seen / train_s, "test_nats": test_loss / len(test_loader.dataset), "train_s": train_s}
+
+
+# --------------------------------------------------------------------------- ours
+
+
+def run_ours(data, epochs: int, batch_size: int, seed: int, compile: bool = False) -> dict:
+    torch.manual_seed(seed)
+    model = build_model(
+        ModelConfig(arch="mlp", hidden=(400,), latent_dim=20, likelihood="bernoulli", image_shape=data.image_shape)
+    )
+    cfg = TrainConfig(dataset="mnist", batch_size=batch_size, lr=1e-3, epochs=epochs, seed=seed, device="cpu")
+    original, compile_s = vae_train.elbo_terms, 0.0
+    if compile:
+        # fit with elbo_terms swapped for torch.compile(elbo_terms), compiled ahead on this very
+        # model (a guard on the module) so that the training rate is the steady state. The
+        # warm-up's gradients are cleared by fit's first zero_grad; fit reseeds every epoch.
+        compiled = torch.compile(original)
+        t0 = time.perf_counter()
+        compiled(model, data.train_x[:batch_size]).loss.backward()
+        compile_s = time.perf_counter() - t0
+        vae_train.elbo_terms = compiled
+    try:
+        history = vae_train.fit(model, data, cfg)
+    finally:
+        vae_train.elbo_terms = original
+    if history.error:
+        raise RuntimeError(history.error)
+    steps = len(data.train_x) // batch_size
+    train_s = sum(e.get("train_seconds", steps * batch_size / e["samples_per_s"]) for e in history.epochs)
+    return {
+        "samples_per_s": len(history.epochs) * steps * batch_size / train_s,
+        "test_nats": -history.epochs[-1]["test_elbo"],
+        "train_s": train_s,
+        "compile_s": compile_s,
+    }
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def matmul_peak(n: int = 2048, reps: int = 10) -> float:
+    """Best fp32 torch.mm rate, GFLOP/s, with the current threads."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(2):
+        torch.mm(a, b)
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
+
+
+def gflops(samples_per_s: float) -> float:
+    return samples_per_s * TRAIN_FLOPS / 1e9
+
+
+def explore(data, args, peak: float) -> None:
+    threads_max = torch.get_num_threads()
+    thread_opts = sorted({1, threads_max})
+    peaks = {threads_max: peak}
+    for th in thread_opts:
+        if th not in peaks:
+            torch.set_num_threads(th)
+            peaks[th] = matmul_peak()
+    rows = []
+    settings = [(bs, th, False) for th in thread_opts for bs in (128, 256, 512)]
+    settings.append((args.batch_size, threads_max, True))
+    for bs, th, comp in settings:
+        torch.set_num_threads(th)
+        out = run_ours(data, args.epochs, bs, args.seed, compile=comp)
+        rows.append((bs, th, comp, out))
+        extra = f"  (compile {out['compile_s']:.1f} s, not counted)" if comp else ""
+        print(
+            f"  batch {bs:4d}  threads {th}  compile {'yes' if comp else 'no ':3s}  "
+            f"{out['samples_per_s']:8.0f} samples/s  {gflops(out['samples_per_s']):6.1f} GFLOP/s "
+            f"({100 * gflops(out['samples_per_s']) / peaks[th]:3.0f}% of {peaks[th]:.0f})  "
+            f"test {out['test_nats']:.2f} nats{extra}",
+            flush=True,
+        )
+    torch.set_num_threads(threads_max)
+    best = max(rows, key=lambda r: r[3]["samples_per_s"])
+    bs, th, comp, out = best
+    print(
+        f"fastest: batch {bs}, threads {th}, compile {'yes' if comp else 'no'}: "
+        f"{out['samples_per_s']:.0f} samples/s ({gflops(out['samples_per_s']):.1f} GFLOP/s, "
+        f"{100 * gflops(out['samples_per_s']) / peaks[th]:.0f}% of the {th}-thread matmul peak); "
+        f"test {out['test_nats']:.2f} nats after {args.epochs} epoch(s)"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--epochs", type=int, default=1, help="epochs per run (10 for the quality comparison)")
+    p.add_argument("--repeats", type=int, default=1, help="alternated (peer, ours) pairs, seeds --seed, --seed+1, ...")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's, one per core)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"), help="holds MNIST/raw")
+    p.add_argument("--explore", action="store_true", help="also try batch sizes, threads and torch.compile for ours")
+    p.add_argument("--no-peer", action="store_true", help="skip the comparison (with --explore)")
+    args = p.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    threads = torch.get_num_threads()
+    data_dir = Path(args.data_dir)
+
+    t0 = time.perf_counter()
+    data = load_mnist("mnist", str(data_dir), download=False)
+    load_s = time.perf_counter() - t0
+    peak = matmul_peak()
+    print(
+        f"torch {torch.__version__}, {threads} thread(s); fp32 torch.mm peak (2048^3) {peak:.1f} GFLOP/s; "
+        f"MNIST {len(data.train_x)}/{len(data.test_x)} loaded in {load_s:.1f} s (not counted); "
+        f"batch {args.batch_size}, {args.epochs} epoch(s); "
+        f"~{TRAIN_FLOPS / 1e6:.2f} MFLOP per training image (3 x forward matmuls)",
+        flush=True,
+    )
+    if not args.no_peer:
+        res: dict[str, list[dict]] = {"peer": [], "ours": []}
+        for r in range(args.repeats):
+            seed = args.seed + r  # each pair shares a seed; pairs differ, so quality has a spread
+            for name in ("peer", "ours"):
+                if name == "peer":
+                    out = run_peer(data_dir, args.epochs, args.batch_size, seed)
+                else:
+                    out = run_ours(data, args.epochs, args.batch_size, seed)
+                res[name].append(out)
+                print(
+                    f"  run {r + 1} (seed {seed}) {name}: {out['samples_per_s']:8.0f} samples/s "
+                    f"({out['train_s']:.1f} s training), test {out['test_nats']:.2f} nats/image",
+                    flush=True,
+                )
+        summary = {}
+        for name, runs in res.items():
+            rate = statistics.median(o["samples_per_s"] for o in runs)
+            nats = statistics.mean(o["test_nats"] for o in runs)
+            spread = f" (sd {statistics.stdev(o['test_nats'] for o in runs):.2f} over seeds)" if len(runs) > 1 else ""
+            summary[name] = (rate, nats)
+            print(
+                f"{name}: {rate:.0f} samples/s (median of {len(runs)}), {gflops(rate):.1f} GFLOP/s "
+                f"= {100 * gflops(rate) / peak:.0f}% of peak; test loss {nats:.2f} nats/image{spread} after "
+                f"{args.epochs} epoch(s)"
+            )
+        ratio = summary["ours"][0] / summary["peer"][0]
+        diffs = [o["test_nats"] - q["test_nats"] for o, q in zip(res["ours"], res["peer"])]
+        diff = statistics.mean(diffs)
+        verdict = "no worse" if diff <= 0 else "worse"
+        if len(diffs) > 1:
+            verdict += f"; paired sd {statistics.stdev(diffs):.2f}"
+        else:
+            verdict += "; one seed: --repeats 3 for a spread"
+        print(
+            f"ours/peer: {ratio:.2f}x samples/s (target >= 2x); test loss ours - peer {diff:+.2f} nats "
+            f"({verdict}); threads {threads}; matmul peak {peak:.1f} GFLOP/s"
+        )
+    if args.explore:
+        print(f"explore (ours, {args.epochs} epoch(s) each):", flush=True)
+        explore(data, args, peak)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
