@@ -159,6 +159,10 @@ def test_divergence_sets_error_and_keeps_finite_weights():
     for k, v in model.state_dict().items():
         assert torch.isfinite(v).all(), k
     assert states_equal(before, model.state_dict())  # the last finished epoch: the initial weights
+    # Adam's moments are those of the last finished epoch too, so a resume does not diverge at once.
+    for st in history.optimizer_state["state"].values():
+        for v in st.values():
+            assert not torch.is_tensor(v) or torch.isfinite(v).all()
 
 
 def test_divergence_in_a_later_epoch_restores_the_last_finished_epoch(moons, tiny_cfg, train_cfg):
@@ -178,6 +182,8 @@ def test_divergence_in_a_later_epoch_restores_the_last_finished_epoch(moons, tin
     assert len(history.epochs) == 1
     assert all(torch.isfinite(v).all() for v in model.state_dict().values())
     assert states_equal(snapshot, model.state_dict())
+    moments = [v for st in history.optimizer_state["state"].values() for v in st.values() if torch.is_tensor(v)]
+    assert moments and all(torch.isfinite(v).all() for v in moments)
 
 
 def test_resolve_device():

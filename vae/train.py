@@ -6,6 +6,7 @@ CLI: ``python -m vae.train --dataset moons --kind vae --arch mlp --hidden 400 --
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 import signal
@@ -89,16 +90,12 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 @torch.no_grad()
-def test_metrics(
-    model: VAE, x: torch.Tensor, target: torch.Tensor | None = None, batch_size: int = 1000
-) -> dict[str, float]:
+def test_metrics(model: VAE, x: torch.Tensor, batch_size: int = 1000) -> dict[str, float]:
     """Test-split ELBO, recon and KL (one z per image), nats per image."""
     model.eval()
     sums = torch.zeros(3)
     for i in range(0, len(x), batch_size):
-        xb = x[i : i + batch_size]
-        tb = None if target is None else target[i : i + batch_size]
-        t = elbo_terms(model, xb, n_samples=1, target=tb)
+        t = elbo_terms(model, x[i : i + batch_size], n_samples=1)
         sums += torch.stack([t.elbo.sum(), t.recon.sum(), t.kl.sum()]).cpu()
     model.train()
     elbo, recon, kl = (sums / len(x)).tolist()
@@ -128,14 +125,15 @@ def fit(
     optimizer = _adam(model, config.lr, optimizer_state)
     cfg = model.config
     train_x = data.train_x.to(device)
-    test_x = data.test_x.to(device)
-    test_target = binarized(test_x) if cfg.binarize else None
+    # Dynamic binarization (as in the IWAE paper): every batch is a fresh Bernoulli draw of the
+    # grey images, which the encoder sees and the decoder scores; the test set is one fixed draw.
+    test_x = binarized(data.test_x.to(device)) if cfg.binarize else data.test_x.to(device)
     n = len(train_x)
     bs = min(config.batch_size, n)
     steps = n // bs  # drop the ragged last batch: every step sees bs images
     start = len(history.epochs)
     history.stopped, history.error = False, None
-    good_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    good_state = _snapshot(model, optimizer)
     t_start, seen = time.perf_counter(), 0
     total_steps = (config.epochs - start) * steps
 
@@ -146,21 +144,23 @@ def fit(
         t_epoch = time.perf_counter()
         for step in range(1, steps + 1):
             xb = train_x[perm[(step - 1) * bs : step * bs]]
-            target = torch.bernoulli(xb) if cfg.binarize else None
-            t = elbo_terms(model, xb, target=target)
+            if cfg.binarize:
+                xb = torch.bernoulli(xb)
+            t = elbo_terms(model, xb)
+            if not math.isfinite(t.loss.item()):  # before the step: Adam's moments stay finite
+                model.load_state_dict(good_state[0])
+                optimizer.load_state_dict(good_state[1])
+                history.error = (
+                    f"the loss became {t.loss.item()} at epoch {epoch}, step {step}: training stopped and the "
+                    f"weights of epoch {epoch - 1} were kept (try a smaller learning rate than {config.lr})"
+                )
+                return _finish(history, optimizer)
             optimizer.zero_grad(set_to_none=True)
             t.loss.backward()
             optimizer.step()
             with torch.no_grad():
                 sums += torch.stack([t.loss, t.recon.mean(), t.kl.mean()])
             seen += bs
-            if not math.isfinite(t.loss.item()):
-                model.load_state_dict(good_state)
-                history.error = (
-                    f"the loss became {t.loss.item()} at epoch {epoch}, step {step}: training stopped and the "
-                    f"weights of epoch {epoch - 1} were kept (try a smaller learning rate than {config.lr})"
-                )
-                return _finish(history, optimizer)
             if callback and (step % config.log_every == 0 or step == steps):
                 loss, recon, kl = (sums / step).tolist()
                 elapsed = time.perf_counter() - t_start
@@ -189,7 +189,7 @@ def fit(
                     return _finish(history, optimizer)
         train_seconds = time.perf_counter() - t_epoch
         loss, recon, kl = (sums / steps).tolist()
-        test = test_metrics(model, test_x, test_target, config.eval_batch_size)
+        test = test_metrics(model, test_x, batch_size=config.eval_batch_size)
         seconds = time.perf_counter() - t_epoch
         history.epochs.append(
             {
@@ -205,7 +205,7 @@ def fit(
                 "samples_per_s": steps * bs / train_seconds,  # training throughput
             }
         )
-        good_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        good_state = _snapshot(model, optimizer)
         if callback:
             elapsed = time.perf_counter() - t_start
             rate = seen / max(elapsed, 1e-9)
@@ -253,6 +253,12 @@ def _adam(model: VAE, lr: float, state: dict[str, Any] | None = None) -> torch.o
                     if p_state and torch.is_tensor(p_state.get("step")):
                         p_state["step"] = p_state["step"].to(dtype=torch.float32, device=p.device)
     return optimizer
+
+
+def _snapshot(model: VAE, optimizer: torch.optim.Optimizer) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Copies of the weights and Adam's state: what a diverged run falls back to."""
+    weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return weights, copy.deepcopy(optimizer.state_dict())
 
 
 def _finish(history: History, optimizer: torch.optim.Optimizer) -> History:
@@ -386,6 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     assert out is not None
 
     stop = {"asked": False}
+    score = "log p(x|z)" if model.deterministic else "ELBO"  # an AE has no KL, so no bound
 
     def on_sigint(signum, frame):  # first Ctrl-C: finish the step and save; second: quit now
         if stop["asked"]:
@@ -426,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         if p.phase == "epoch":
             msg = (
-                f"epoch {p.epoch}/{p.epochs}: train loss {p.loss:.2f}, test ELBO {p.test['elbo']:.2f} "
+                f"epoch {p.epoch}/{p.epochs}: train loss {p.loss:.2f}, test {score} {p.test['elbo']:.2f} "
                 f"(recon {p.test['recon']:.2f}, KL {p.test['kl']:.2f}) nats/image"
             )
             (bar.write if bar else print)(msg)
@@ -466,7 +473,8 @@ def main(argv: list[str] | None = None) -> int:
         else ""
     )
     print(
-        f"{'stopped early; ' if history.stopped else ''}saved {out}: test ELBO {metrics['elbo']:.2f} nats/image{iw}{au}"
+        f"{'stopped early; ' if history.stopped else ''}saved {out}: "
+        f"test {score} {metrics['elbo']:.2f} nats/image{iw}{au}"
     )
     return 0
 
