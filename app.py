@@ -5,13 +5,14 @@ Run with ``streamlit run app.py``.
 
 import streamlit as st
 import torch
-from torchvision.utils import make_grid
 
 from ui.common import explain, page_header, show
+from vae.images import tile
 
 active = page_header(
     "VAE Explorer",
     "Train or load a Variational AutoEncoder, then see what it learned.",
+    needs_data=False,
 )
 
 st.markdown(
@@ -71,7 +72,7 @@ if active is not None:
     gen = torch.Generator().manual_seed(st.session_state.get("home_seed", 0))
     with torch.no_grad():
         samples = active.model.sample(64, temperature=temperature, generator=gen).cpu()
-    show(make_grid(samples, nrow=16, padding=2, pad_value=0.3), scale=3)
+    show(tile(samples, nrow=16, padding=2, pad_value=0.3), scale=3)
 
 explain(
     r"""

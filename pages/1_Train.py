@@ -4,10 +4,10 @@ import time
 
 import plotly.graph_objects as go
 import streamlit as st
-from torchvision.utils import make_grid
 
 from ui.common import explain, show
 from vae.config import ConfigError, ModelConfig, TrainConfig
+from vae.images import tile
 from vae.jobs import MANAGER, JobError
 from vae.registry import check_name, trained_path
 
@@ -142,10 +142,10 @@ def job_panel(job) -> None:
         c1, c2 = st.columns(2)
         pv = job.previews
         with c1:
-            show(make_grid(pv["originals"].cpu(), nrow=8, pad_value=0.3), "test images", scale=2)
-            show(make_grid(pv["reconstructions"], nrow=8, pad_value=0.3), "their reconstructions", scale=2)
+            show(tile(pv["originals"].cpu(), nrow=8, pad_value=0.3), "test images", scale=2)
+            show(tile(pv["reconstructions"], nrow=8, pad_value=0.3), "their reconstructions", scale=2)
         with c2:
-            show(make_grid(pv["samples"], nrow=8, pad_value=0.3), "samples from the prior", scale=2)
+            show(tile(pv["samples"], nrow=8, pad_value=0.3), "samples from the prior", scale=2)
     if job.status in ("done", "stopped"):
         m = job.metrics
         if m.get("elbo") is not None:

@@ -160,3 +160,18 @@ def test_to_pil():
     assert img.size == (18, 12) and img.mode == "L"
     assert img.getpixel((2 * 3, 1 * 3)) == 255 and img.getpixel((0, 0)) == 0
     assert to_pil(torch.rand(3, 5, 5)).mode == "RGB"
+
+
+@pytest.mark.parametrize("nrow,padding,pad_value", [(4, 2, 0.3), (10, 0, 0.0), (3, 1, 0.5), (20, 2, 1.0)])
+def test_tile_matches_torchvision_make_grid(nrow, padding, pad_value):
+    from torchvision.utils import make_grid
+
+    from vae.images import tile
+
+    x = torch.rand(10, 3, 5, 7, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(tile(x, nrow, padding, pad_value), make_grid(x, nrow=nrow, padding=padding, pad_value=pad_value))
+    grey = x[:, :1]
+    assert tile(grey, nrow, padding, pad_value).shape[0] == 1  # grey stays grey
+    assert torch.equal(
+        tile(grey, nrow, padding, pad_value)[0], make_grid(grey, nrow=nrow, padding=padding, pad_value=pad_value)[0]
+    )

@@ -273,6 +273,6 @@ def test_manifold_image_tiles_the_grid():
     torch.manual_seed(0)
     model = build_model(ModelConfig(image_shape=(1, 28, 28), hidden=(16,), latent_dim=2))
     grid = maps.manifold_image(model, 4)
-    assert grid.shape == (3, 4 * 28, 4 * 28)  # make_grid gives 3 channels
+    assert grid.shape == (1, 4 * 28, 4 * 28)  # grey stays grey
     with pytest.raises(ValueError, match="2-D"):
         maps.manifold_image(build_model(ModelConfig(image_shape=(1, 28, 28), hidden=(16,), latent_dim=3)), 4)

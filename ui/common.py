@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import streamlit as st
@@ -33,8 +34,27 @@ class Active:
 
     name: str
     ckpt: Checkpoint
-    data: Dataset | None
-    data_note: str = ""
+
+    @cached_property
+    def _data(self) -> tuple[Dataset | None, str]:
+        """Loaded on first use only: the home page never needs it, and moons take ~2 s to draw."""
+        ckpt = self.ckpt
+        ds = ckpt.dataset.get("name") or (ckpt.train.dataset if ckpt.train else "")
+        if not ds:
+            return None, ""
+        c, h, _ = ckpt.config.image_shape
+        data, note = load_data(ds, ckpt.train.data_dir if ckpt.train else None, h, c)
+        if data is not None and data.image_shape != ckpt.config.image_shape:
+            return None, f"The data's images are {data.image_shape}; the model needs {ckpt.config.image_shape}."
+        return data, note
+
+    @property
+    def data(self) -> Dataset | None:
+        return self._data[0]
+
+    @property
+    def data_note(self) -> str:
+        return self._data[1]
 
     @property
     def model(self):
@@ -140,12 +160,7 @@ def pick_model() -> Active | None:
     except (CheckpointError, OSError, KeyError) as e:
         st.error(f"This checkpoint cannot be used: {e}")
         return None
-    ds = ckpt.dataset.get("name") or (ckpt.train.dataset if ckpt.train else "")
-    c, h, _ = ckpt.config.image_shape
-    data, note = load_data(ds, ckpt.train.data_dir if ckpt.train else None, h, c) if ds else (None, "")
-    if data is not None and data.image_shape != ckpt.config.image_shape:
-        data, note = None, f"The data's images are {data.image_shape}; the model needs {ckpt.config.image_shape}."
-    return Active(name=name, ckpt=ckpt, data=data, data_note=note)
+    return Active(name=name, ckpt=ckpt)
 
 
 def partner(active: Active, kind: str) -> tuple[str, Checkpoint] | None:
@@ -197,13 +212,13 @@ def show(x: torch.Tensor, caption: str | None = None, width: int | str = "conten
     st.image(to_pil(x, scale=scale), caption=caption, width=width, output_format="PNG")
 
 
-def page_header(title: str, line: str) -> Active | None:
-    """Page set-up shared by every page: config, title, the model picker."""
+def page_header(title: str, line: str, needs_data: bool = True) -> Active | None:
+    """Page set-up shared by every page: config, title, the model picker (and the data's note)."""
     st.set_page_config(page_title=f"{title} · VAE Explorer", page_icon="🌗", layout="wide")
     st.title(title)
     st.caption(line)
     active = pick_model()
-    if active is not None and active.data_note:
+    if active is not None and needs_data and active.data_note:
         st.info(active.data_note)
     return active
 

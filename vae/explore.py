@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from .images import to_pil
+from .images import tile, to_pil
 from .models import VAE
 from .objectives import log_normal
 
@@ -139,9 +139,7 @@ def phase_name(angle: float) -> str:
 
 def strip(images: Tensor, scale: int = 4, pad: int = 2) -> Image.Image:
     """(N, C, H, W) -> one PIL image with the frames side by side."""
-    from torchvision.utils import make_grid
-
-    return to_pil(make_grid(images.cpu(), nrow=len(images), padding=pad, pad_value=0.5), scale=scale)
+    return to_pil(tile(images.cpu(), nrow=len(images), padding=pad, pad_value=0.5), scale=scale)
 
 
 def png_bytes(img: Image.Image) -> bytes:

@@ -189,3 +189,20 @@ def to_pil(x: torch.Tensor, scale: int = 1) -> Image.Image:
     if scale != 1:
         img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
     return img
+
+
+def tile(images: torch.Tensor, nrow: int, padding: int = 2, pad_value: float = 0.0) -> torch.Tensor:
+    """(N, C, H, W) -> one (C, H', W') image, ``nrow`` images a row, ``padding`` pixels around each.
+
+    Like torchvision's make_grid, but it keeps grey images grey and spares the app the
+    two seconds that importing torchvision adds to its start.
+    """
+    n, c, h, w = images.shape
+    ncol = max(1, min(nrow, n))
+    rows = -(-n // ncol)
+    full = images.new_full((rows * ncol, c, h, w), pad_value)
+    full[:n] = images
+    full = torch.nn.functional.pad(full, (padding, 0, padding, 0), value=pad_value)  # left and top of each
+    hp, wp = h + padding, w + padding
+    grid = full.view(rows, ncol, c, hp, wp).permute(2, 0, 3, 1, 4).reshape(c, rows * hp, ncol * wp)
+    return torch.nn.functional.pad(grid, (0, padding, 0, padding), value=pad_value)

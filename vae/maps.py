@@ -672,11 +672,10 @@ def figure_xy(spec: Mapping[str, Any] | str) -> np.ndarray:
 
 def manifold_image(model: Any, n: int, lo: float = 0.05, hi: float = 0.95, batch_size: int = 1024) -> Tensor:
     """The decoded n x n manifold of a 2-D latent on the Gaussian inverse-CDF grid, tiled: (C, H*n, W*n)."""
-    from torchvision.utils import make_grid
-
     from .explore import decode_batches, manifold_grid
+    from .images import tile
 
     if model.latent_dim != 2:
         raise ValueError(f"the manifold grid needs a 2-D latent, this one has {model.latent_dim} dimensions")
     images = decode_batches(model, manifold_grid(n, lo, hi), batch_size)
-    return make_grid(images, nrow=n, padding=0)
+    return tile(images, nrow=n, padding=0)
