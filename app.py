@@ -4,17 +4,15 @@ Run with ``streamlit run app.py``.
 """
 
 import streamlit as st
-import torch
 
-from ui.common import explain, page_header, show
-from vae.images import tile
+from vae.meta import CheckpointError, read_metadata
+from vae.registry import choose_entry, list_checkpoints
 
-active = page_header(
-    "VAE Explorer",
-    "Train or load a Variational AutoEncoder, then see what it learned.",
-    needs_data=False,
-)
-
+# The title, the page list and the model card come first, from the checkpoint's metadata alone:
+# they show while torch (about 3 s) is still importing for the samples below.
+st.set_page_config(page_title="VAE Explorer", page_icon="🌗", layout="wide")
+st.title("VAE Explorer")
+st.caption("Train or load a Variational AutoEncoder, then see what it learned.")
 st.markdown(
     """
 - **Train** — train a VAE or an AE in the background, with live loss curves and samples.
@@ -25,28 +23,32 @@ st.markdown(
 """
 )
 
-if active is not None:
-    cfg, ckpt = active.config, active.ckpt
-    m, hist = ckpt.metrics, ckpt.history.get("epochs", [])
-    st.subheader(f"Model card · {active.name}")
+
+def model_card(name: str, cfg: dict, dataset: dict, history: dict, m: dict) -> None:
+    """Data set, kind, architecture, latent size, β, likelihood, epochs, test metrics, loss curve."""
+    hist = history.get("epochs", [])
+    hidden, latent = cfg.get("hidden", []), cfg.get("latent_dim")
+    st.subheader(f"Model card · {name}")
     cols = st.columns(5)
-    cols[0].metric("Data set", ckpt.dataset.get("name", "?"))
-    cols[1].metric("Kind", cfg.kind.upper())
-    cols[2].metric("Architecture", cfg.arch.upper(), help=f"hidden sizes {', '.join(map(str, cfg.hidden))}")
-    cols[3].metric("Latent size", cfg.latent_dim)
+    cols[0].metric("Data set", dataset.get("name", "?"))
+    cols[1].metric("Kind", str(cfg.get("kind", "?")).upper())
+    cols[2].metric(
+        "Architecture", str(cfg.get("arch", "?")).upper(), help=f"hidden sizes {', '.join(map(str, hidden))}"
+    )
+    cols[3].metric("Latent size", latent)
     cols[4].metric("Epochs", len(hist))
     cols = st.columns(5)
-    cols[0].metric("β", f"{cfg.beta:g}")
-    cols[1].metric("Likelihood", cfg.likelihood + (" (binarized)" if cfg.binarize else ""))
+    cols[0].metric("β", f"{cfg.get('beta', 1):g}")
+    cols[1].metric("Likelihood", f"{cfg.get('likelihood')}" + (" (binarized)" if cfg.get("binarize") else ""))
     cols[2].metric("Test ELBO (nats)", f"{m['elbo']:.2f}" if m.get("elbo") is not None else "—")
     iw = f"{m['iwae']:.2f}" if m.get("iwae") is not None else "—"
     on = f", {m['iwae_n']:,} images" if m.get("iwae_n") else ""
     cols[3].metric(f"Test IWAE k={m.get('iwae_k', 0)}{on}", iw)
     au = m.get("active_units")
-    cols[4].metric("Active units", f"{au} / {cfg.latent_dim}" if au is not None else "—")
+    cols[4].metric("Active units", f"{au} / {latent}" if au is not None else "—")
     st.caption(
-        f"{cfg.arch} encoder {' → '.join(map(str, cfg.hidden))} → {cfg.latent_dim}-d code; "
-        f"images {'×'.join(map(str, cfg.image_shape))}"
+        f"{cfg.get('arch')} encoder {' → '.join(map(str, hidden))} → {latent}-d code; "
+        f"images {'×'.join(map(str, cfg.get('image_shape', [])))}"
     )
     if hist:
         st.line_chart(
@@ -56,6 +58,39 @@ if active is not None:
             y_label="nats/image",
         )
 
+
+card = st.empty()
+entry = choose_entry(list_checkpoints(), st.session_state.get("model_choice"))
+shown = None
+if entry is not None:
+    try:
+        meta = read_metadata(entry.path)
+    except CheckpointError:
+        pass
+    else:
+        with card.container():
+            model_card(
+                entry.name,
+                meta.get("config") or {},
+                meta.get("dataset") or {},
+                meta.get("history") or {},
+                meta.get("metrics") or {},
+            )
+        shown = entry.name
+
+import torch  # noqa: E402  (after the card on purpose)
+
+from ui.common import explain, pick_model, show  # noqa: E402
+from vae.images import tile  # noqa: E402
+
+active = pick_model()
+if active is not None and active.name != shown:  # an uploaded checkpoint, or the file changed
+    ckpt = active.ckpt
+    with card.container():
+        model_card(active.name, ckpt.config.to_dict(), ckpt.dataset, ckpt.history, ckpt.metrics)
+if active is None:
+    card.empty()
+else:
     st.subheader("Samples from the prior")
     c1, c2 = st.columns([3, 1])
     temperature = c1.slider(

@@ -18,7 +18,7 @@ from vae.checkpoint import Checkpoint, CheckpointError, load_checkpoint, read_me
 from vae.data import DataError, Dataset, default_data_dir, load_dataset
 from vae.evaluate import encode_mean, kl_by_dimension
 from vae.images import to_pil
-from vae.registry import DEFAULT_CHECKPOINT, Entry, list_checkpoints
+from vae.registry import Entry, choose_entry, list_checkpoints
 
 # One intra-op thread by default: a single-image decode is ~1 ms on one thread but can take
 # ~60 ms with two when a training run keeps the other core busy (benchmarks/app_latency.py).
@@ -130,7 +130,8 @@ def pick_model() -> Active | None:
         return None
     current = st.session_state.get(MODEL_KEY)
     if current not in labels:
-        current = next((lbl for lbl, e in by_label.items() if e.name == DEFAULT_CHECKPOINT), labels[0])
+        default = choose_entry(entries, None)
+        current = default.label if default else labels[0]
         st.session_state[MODEL_KEY] = current
     with st.sidebar:
         st.selectbox("Model", labels, index=labels.index(current), key="model_picker", on_change=_on_pick)

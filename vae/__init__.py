@@ -5,17 +5,32 @@ The pieces, named after the math (Kingma & Welling 2013):
 ``VAE.decode``, ``objectives.elbo_terms`` (E_q[log p(x|z)] - KL), ``objectives.iwae_bound``.
 """
 
-from .checkpoint import Checkpoint, CheckpointError, load, load_checkpoint, save
-from .config import ConfigError, ModelConfig, TrainConfig
-from .data import DataError, Dataset, load_dataset
-from .images import ImageError, preprocess
-from .models import AE, VAE, build_model
-from .objectives import elbo_terms, iwae_bound, kl_divergence
+import importlib
 
-# vae.train and vae.evaluate are also `python -m` entry points: import them lazily so that
-# running them as scripts does not find them already imported. (`vae.evaluate` is the module;
-# its function is `vae.evaluate.evaluate`.)
+# Every name is imported on first use: `import vae.registry` or `vae.meta` then costs no torch
+# import (the app shows its model card meanwhile), and `python -m vae.train` / `vae.evaluate`
+# do not find their module already imported. (`vae.evaluate` is the module; its function is
+# `vae.evaluate.evaluate`.)
 _LAZY = {
+    "Checkpoint": "checkpoint",
+    "CheckpointError": "meta",
+    "load": "checkpoint",
+    "load_checkpoint": "checkpoint",
+    "save": "checkpoint",
+    "ConfigError": "config",
+    "ModelConfig": "config",
+    "TrainConfig": "config",
+    "DataError": "data",
+    "Dataset": "data",
+    "load_dataset": "data",
+    "ImageError": "images",
+    "preprocess": "images",
+    "AE": "models",
+    "VAE": "models",
+    "build_model": "models",
+    "elbo_terms": "objectives",
+    "iwae_bound": "objectives",
+    "kl_divergence": "objectives",
     "fit": "train",
     "History": "train",
     "Progress": "train",
@@ -26,35 +41,8 @@ _LAZY = {
 
 def __getattr__(name: str):
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'vae' has no attribute {name!r}")
 
 
-__all__ = [
-    "AE",
-    "VAE",
-    "Checkpoint",
-    "CheckpointError",
-    "ConfigError",
-    "DataError",
-    "Dataset",
-    "History",
-    "ImageError",
-    "ModelConfig",
-    "Progress",
-    "TrainConfig",
-    "TrainingError",
-    "build_model",
-    "elbo_terms",
-    "fit",
-    "iwae_bound",
-    "kl_divergence",
-    "load",
-    "load_checkpoint",
-    "load_dataset",
-    "preprocess",
-    "save",
-    "score_images",
-]
+__all__ = sorted(_LAZY)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,15 +22,10 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from .config import ConfigError, ModelConfig, TrainConfig
+from .meta import FORMAT, MAX_FILE_BYTES, CheckpointError, read_metadata  # noqa: F401 (re-exported)
+from .meta import json_meta as _json_meta
+from .meta import read_header as _read_header
 from .models import VAE, build_model
-
-FORMAT = "vae-explorer/1"
-MAX_HEADER_BYTES = 10 * 2**20
-MAX_FILE_BYTES = 512 * 2**20
-
-
-class CheckpointError(ValueError):
-    """A checkpoint cannot be used; the message says why in one sentence."""
 
 
 @dataclass
@@ -116,35 +110,6 @@ def save(
     return path
 
 
-def _read_header(data: bytes, name: str) -> dict[str, Any]:
-    """Validate the safetensors framing before anything is decoded."""
-    if data[:1] == b"\x80" or data[:2] == b"PK":
-        raise CheckpointError(
-            f"{name} is a pickle / torch.save file, not safetensors: refused, since loading a pickle can run code"
-        )
-    if len(data) < 8:
-        raise CheckpointError(f"{name} is too short to be a safetensors checkpoint ({len(data)} bytes)")
-    (n,) = struct.unpack("<Q", data[:8])
-    if n > MAX_HEADER_BYTES or 8 + n > len(data):
-        raise CheckpointError(f"{name} is not a valid safetensors file (header length {n} does not fit the file)")
-    try:
-        header = json.loads(data[8 : 8 + n])
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise CheckpointError(f"{name} is not a valid safetensors file (unreadable header)") from None
-    if not isinstance(header, dict):
-        raise CheckpointError(f"{name} is not a valid safetensors file (header is not an object)")
-    return header
-
-
-def _json_meta(meta: dict[str, str], key: str, name: str, default: Any = None) -> Any:
-    if key not in meta:
-        return default
-    try:
-        return json.loads(meta[key])
-    except (TypeError, json.JSONDecodeError):
-        raise CheckpointError(f"{name}: metadata '{key}' is not valid JSON") from None
-
-
 def load_checkpoint(source: str | Path | bytes, name: str | None = None, device: str = "cpu") -> Checkpoint:
     """Read and validate a checkpoint from a path or bytes; raise CheckpointError if unusable."""
     if isinstance(source, (bytes, bytearray)):
@@ -223,22 +188,6 @@ def load_checkpoint(source: str | Path | bytes, name: str | None = None, device:
         metrics=_json_meta(meta, "metrics", name, {}) or {},
         optimizer=optimizer,
     )
-
-
-def read_metadata(path: str | Path) -> dict[str, Any]:
-    """The JSON metadata of a checkpoint file (config, dataset, metrics...) without its weights."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            head = f.read(8)
-            n = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
-            data = head + f.read(min(n, MAX_HEADER_BYTES))
-    except OSError as e:
-        raise CheckpointError(f"{path.name} cannot be read ({e.strerror or e})") from None
-    meta = _read_header(data, path.name).get("__metadata__") or {}
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path.name} is not a VAE explorer checkpoint")
-    return {k: _json_meta(meta, k, path.name) for k in ("config", "train", "dataset", "metrics") if k in meta}
 
 
 def load(source: str | Path | bytes, device: str = "cpu") -> tuple[VAE, ModelConfig]:

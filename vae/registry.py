@@ -59,3 +59,11 @@ def list_checkpoints() -> list[Entry]:
     committed = sorted(root.glob(f"*{SUFFIX}"), key=lambda p: (p.stem != DEFAULT_CHECKPOINT, p.stem))
     trained = sorted(trained_dir().glob(f"*{SUFFIX}"), key=lambda p: -p.stat().st_mtime)
     return [Entry(p.stem, p, "committed") for p in committed] + [Entry(p.stem, p, "trained") for p in trained]
+
+
+def choose_entry(entries: list[Entry], label: str | None) -> Entry | None:
+    """The entry a picker label names, else the default checkpoint, else the first (None if none)."""
+    for e in entries:
+        if e.label == label:
+            return e
+    return next((e for e in entries if e.name == DEFAULT_CHECKPOINT), entries[0] if entries else None)

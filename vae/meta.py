@@ -1,0 +1,64 @@
+"""Checkpoint metadata without PyTorch: the safetensors header and its JSON.
+
+Kept free of torch so that the app can show a model card before torch has finished importing.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+from typing import Any
+
+FORMAT = "vae-explorer/1"
+MAX_HEADER_BYTES = 10 * 2**20
+MAX_FILE_BYTES = 512 * 2**20
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be used; the message says why in one sentence."""
+
+
+def read_header(data: bytes, name: str) -> dict[str, Any]:
+    """Validate the safetensors framing before anything is decoded."""
+    if data[:1] == b"\x80" or data[:2] == b"PK":
+        raise CheckpointError(
+            f"{name} is a pickle / torch.save file, not safetensors: refused, since loading a pickle can run code"
+        )
+    if len(data) < 8:
+        raise CheckpointError(f"{name} is too short to be a safetensors checkpoint ({len(data)} bytes)")
+    (n,) = struct.unpack("<Q", data[:8])
+    if n > MAX_HEADER_BYTES or 8 + n > len(data):
+        raise CheckpointError(f"{name} is not a valid safetensors file (header length {n} does not fit the file)")
+    try:
+        header = json.loads(data[8 : 8 + n])
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise CheckpointError(f"{name} is not a valid safetensors file (unreadable header)") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{name} is not a valid safetensors file (header is not an object)")
+    return header
+
+
+def json_meta(meta: dict[str, str], key: str, name: str, default: Any = None) -> Any:
+    if key not in meta:
+        return default
+    try:
+        return json.loads(meta[key])
+    except (TypeError, json.JSONDecodeError):
+        raise CheckpointError(f"{name}: metadata '{key}' is not valid JSON") from None
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The JSON metadata of a checkpoint file (config, dataset, metrics...) without its weights."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            n = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
+            data = head + f.read(min(n, MAX_HEADER_BYTES))
+    except OSError as e:
+        raise CheckpointError(f"{path.name} cannot be read ({e.strerror or e})") from None
+    meta = read_header(data, path.name).get("__metadata__") or {}
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path.name} is not a VAE explorer checkpoint")
+    return {k: json_meta(meta, k, path.name) for k in ("config", "train", "dataset", "metrics", "history") if k in meta}
