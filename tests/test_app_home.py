@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from vae_helpers import no_exception
 
 from vae.registry import DEFAULT_CHECKPOINT
 
@@ -18,10 +19,6 @@ pytestmark = pytest.mark.skipif(
     not (ROOT / "checkpoints" / f"{DEFAULT_CHECKPOINT}.safetensors").exists(),
     reason="the default checkpoint is not committed",
 )
-
-
-def no_exception(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
 
 
 def metrics(at: AppTest) -> dict[str, str]:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
+from vae_helpers import no_exception, run_page
 
 from vae.data import PHASE_NAMES
 
@@ -23,10 +24,6 @@ pytestmark = pytest.mark.skipif(
     not all((ROOT / "checkpoints" / f"{n}.safetensors").exists() for n in ("moons-vae", "moons-ae")),
     reason="the moons checkpoints are not committed",
 )
-
-
-def no_exception(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
 
 
 def rows(at: AppTest) -> list[str]:
@@ -65,10 +62,7 @@ def chart_lengths(at: AppTest) -> dict[str, int]:
 
 @pytest.fixture
 def app() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=180)
-    at.run()
-    no_exception(at)
-    return at
+    return run_page(PAGE)
 
 
 def test_default_is_the_full_moon_to_first_quarter_example(app):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
-from vae_helpers import moon_png
+from vae_helpers import moon_png, no_exception
 
 from vae import maps
 from vae.checkpoint import save
@@ -38,10 +38,6 @@ def captions(at: AppTest) -> list[str]:
     for img in at.get("image"):
         out += [i.caption for i in img.proto.imgs]
     return out
-
-
-def no_exception(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
+from vae_helpers import no_exception, run_page
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = str(ROOT / "pages" / "2_Latent_sliders.py")
@@ -17,10 +18,6 @@ D = 16  # the latent size of the default moons-vae
 pytestmark = pytest.mark.skipif(
     not (ROOT / "checkpoints" / "moons-vae.safetensors").exists(), reason="the moons-vae checkpoint is not committed"
 )
-
-
-def no_exception(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
 
 
 def images(at: AppTest) -> dict[str, str]:
@@ -48,10 +45,7 @@ def log_density(at: AppTest) -> float:
 
 @pytest.fixture
 def app() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=180)
-    at.run()
-    no_exception(at)
-    return at
+    return run_page(PAGE)
 
 
 def test_page_starts_at_the_prior_mean(app):

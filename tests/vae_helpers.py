@@ -38,3 +38,18 @@ def moon_png() -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return buf.getvalue()
+
+
+def no_exception(at) -> None:
+    """No exception reached the page (AppTest)."""
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def run_page(page: str):
+    """Run a page (an absolute path) once in AppTest and check it raised nothing."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(page, default_timeout=180)
+    at.run()
+    no_exception(at)
+    return at
