@@ -7,7 +7,7 @@ import math
 import streamlit as st
 import torch
 
-from ui.common import cache_key, explain, page_header, show, test_codes
+from ui.common import cache_key, codes_of, explain, page_header, show
 from vae import maps
 from vae.explore import nearest
 
@@ -68,7 +68,7 @@ model, cfg, data = active.model, active.config, active.data
 D = cfg.latent_dim
 names = [str(s) for s in data.label_names]
 model_key = cache_key(active)
-all_codes = test_codes(model_key, model, data.test_x)[: maps.MAX_POINTS]  # (N, D), cached per checkpoint
+all_codes = codes_of(f"{model_key}:test", model, data.test_x)[: maps.MAX_POINTS]  # (N, D), cached per checkpoint
 n_max = len(all_codes)
 labels_all = data.test_y[:n_max].numpy()
 

@@ -102,9 +102,6 @@ def codes_of(key: str, _model, _x: torch.Tensor) -> torch.Tensor:
     return encode_mean(_model, _x)
 
 
-test_codes = codes_of  # the Latent map page's name for the same cache
-
-
 @st.cache_resource(show_spinner="Measuring each dimension's KL…", max_entries=16)
 def dimension_kl(key: str, _model, _x: torch.Tensor) -> torch.Tensor:
     """Mean KL per latent dimension over the test split (D,)."""
@@ -222,7 +219,3 @@ def page_header(title: str, line: str, needs_data: bool = True) -> Active | None
     if active is not None and needs_data and active.data_note:
         st.info(active.data_note)
     return active
-
-
-def repo_root() -> Path:
-    return Path(__file__).resolve().parent.parent
