@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 # Refuse images whose canvas is larger than this before decoding them (decompression bombs).
 MAX_PIXELS = 40_000_000
@@ -21,6 +21,7 @@ MAX_FILE_BYTES = 20 * 1024 * 1024
 WORKING_SIDE = 1024
 
 STYLES = ("digit", "centered", "plain")
+NOISE_FLOOR = 0.15  # ink below this fraction of the brightest stroke is treated as paper
 
 # Decoders Pillow may use: the formats uploads and image folders accept (the JPEG decoder also
 # reads phone cameras' multi-picture JPEGs, MPO). Others (EPS, PDF, ICO, ...) are refused; EPS
@@ -163,10 +164,11 @@ def preprocess(
         out = np.asarray(_to_pil(arr).resize((w, h), Image.BILINEAR), dtype=np.float32) / 255.0
     else:
         box = round(min(h, w) * (20 / 28 if style == "digit" else 24 / 28))
-        # Subtract the background level so that grey paper does not count as ink.
-        ink = np.clip(arr - np.median(np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]])), 0, 1)
+        # Subtract the background so that paper, even unevenly lit, does not count as ink.
+        ink = np.clip(arr - _background(arr), 0, 1)
         if ink.max() > 0:
             ink = ink / ink.max()
+        ink[ink < NOISE_FLOOR] = 0  # paper grain and JPEG ringing
         steps.append(("background removed", _to_pil(ink)))
         out = _center_by_mass(ink, h, box)
         out = np.asarray(Image.fromarray(out).resize((w, h), Image.BILINEAR)) if (h != w) else out
@@ -175,6 +177,19 @@ def preprocess(
     tensor = torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32))
     tensor = tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1)
     return Preprocessed(tensor=tensor.clamp(0, 1).contiguous(), steps=steps, inverted=inverted)
+
+
+def _background(arr: np.ndarray) -> np.ndarray:
+    """The paper's level under the ink (H, W): a minimum filter wider than a pen stroke, on a
+    small copy, then smoothed (flat-field correction). Ink is bright here (already inverted)."""
+    h, w = arr.shape
+    scale = min(1.0, 96 / max(h, w))
+    small = _to_pil(arr).resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.BILINEAR)
+    size = max(3, (min(small.size) // 6) | 1)  # odd, about a sixth of the image
+    bg = small.filter(ImageFilter.MinFilter(size)).filter(ImageFilter.GaussianBlur(size / 2))
+    bg = np.asarray(bg.resize((w, h), Image.BILINEAR), dtype=np.float32) / 255.0
+    border = np.median(np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]]))
+    return np.maximum(bg, border)  # never below the frame's own level
 
 
 def _to_pil(arr: np.ndarray) -> Image.Image:
