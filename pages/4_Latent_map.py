@@ -10,6 +10,7 @@ import torch
 from ui.common import cache_key, codes_of, explain, page_header, show
 from vae import maps
 from vae.explore import nearest
+from vae.images import limit_total
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff"]
 NEIGHBOURS = 8
@@ -130,7 +131,9 @@ def _encode_uploads(model_key: str, digests: tuple, style: str, dark: bool, _fil
 
 ups = maps.Uploads([], torch.zeros(0), torch.zeros(0, D), [])
 if uploaded:
-    files = [(f.name, f.getvalue()) for f in uploaded]
+    files, refused = limit_total([(f.name, f.getvalue()) for f in uploaded])
+    for name, why in refused:
+        c3.error(f"{name}: {why}")
     digests = tuple((name, hashlib.sha256(b).hexdigest()) for name, b in files)
     style = active.ckpt.dataset.get("style", "plain")
     dark = bool(active.ckpt.dataset.get("dark_background", True))

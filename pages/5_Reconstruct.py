@@ -10,7 +10,7 @@ from PIL import Image
 
 from ui.common import cache_key, explain, page_header
 from vae.explore import png_bytes
-from vae.images import to_pil
+from vae.images import limit_total, to_pil
 from vae.scoring import (
     IWAE_K,
     REFERENCE_LIMIT,
@@ -197,7 +197,10 @@ if len(files) > MAX_FILES:
     st.warning(f"{len(files)} files uploaded: only the first {MAX_FILES} are scored.")
 if drawn is not None:
     jobs.append(("drawing", "bytes", png_bytes(drawn)))
-jobs += [(f.name, "bytes", f.getvalue()) for f in files[:MAX_FILES]]
+kept, refused = limit_total([(f.name, f.getvalue()) for f in files[:MAX_FILES]])
+for name, why in refused:
+    st.error(f"{name}: {why}")
+jobs += [(name, "bytes", data) for name, data in kept]
 
 if not jobs:
     st.info("Upload one or more images, pick a test image, or draw one to see the model reconstruct and score it.")

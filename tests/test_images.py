@@ -175,3 +175,12 @@ def test_tile_matches_torchvision_make_grid(nrow, padding, pad_value):
     assert torch.equal(
         tile(grey, nrow, padding, pad_value)[0], make_grid(grey, nrow=nrow, padding=padding, pad_value=pad_value)[0]
     )
+
+
+def test_limit_total_keeps_files_in_order_up_to_the_total():
+    from vae.images import limit_total
+
+    files = [("a", b"x" * 40), ("b", b"x" * 50), ("c", b"x" * 20), ("d", b"x" * 10)]
+    kept, refused = limit_total(files, max_total=100)
+    assert [n for n, _ in kept] == ["a", "b", "d"]  # c would pass 100; d still fits
+    assert [n for n, _ in refused] == ["c"] and "in all" in refused[0][1]

@@ -16,7 +16,8 @@ from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 # Refuse images whose canvas is larger than this before decoding them (decompression bombs).
 MAX_PIXELS = 40_000_000
-MAX_FILE_BYTES = 20 * 1024 * 1024
+MAX_FILE_BYTES = 20 * 1024 * 1024  # per file; Streamlit's server.maxUploadSize says the same
+MAX_TOTAL_BYTES = 100 * 1024 * 1024  # per upload batch (Streamlit has no setting for a total)
 # Larger images are shrunk to this longest side before the float work: far above any model size.
 WORKING_SIDE = 1024
 
@@ -41,6 +42,23 @@ class Preprocessed:
     tensor: torch.Tensor  # (C, H, W), float32 in [0, 1]
     steps: list[tuple[str, Image.Image]] = field(default_factory=list)
     inverted: bool = False
+
+
+def limit_total(
+    files: list[tuple[str, bytes]], max_total: int = MAX_TOTAL_BYTES
+) -> tuple[list[tuple[str, bytes]], list[tuple[str, str]]]:
+    """Keep (name, bytes) files in order while their sizes add up to at most ``max_total``.
+
+    Returns the kept files and, for the others, (name, reason).
+    """
+    kept, refused, total = [], [], 0
+    for name, data in files:
+        if total + len(data) > max_total:
+            refused.append((name, f"skipped: the upload is over the {max_total // 2**20} MB allowed in all"))
+            continue
+        total += len(data)
+        kept.append((name, data))
+    return kept, refused
 
 
 def open_image(data: bytes | str | Path | Image.Image) -> Image.Image:
