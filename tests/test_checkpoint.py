@@ -268,3 +268,19 @@ def test_save_replaces_an_existing_file(tmp_path):
     save(path, _model(latent_dim=3))
     assert load_checkpoint(path).config.latent_dim == 3
     assert os.listdir(tmp_path) == ["m.safetensors"]
+
+
+def test_a_header_claiming_gigabytes_is_refused_without_reading_it(tmp_path):
+    import struct
+    import tracemalloc
+
+    path = tmp_path / "huge-header.safetensors"
+    path.write_bytes(struct.pack("<Q", 8 * 2**30) + b'{"__metadata__": {}}')
+    tracemalloc.start()
+    try:
+        with pytest.raises(CheckpointError, match="header length"):
+            load_checkpoint(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 10 * 2**20

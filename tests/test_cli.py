@@ -144,6 +144,21 @@ def test_refuses_to_overwrite_without_flag(tmp_path, capsys, tiny_moons):
     assert out.read_bytes() == b"precious"
 
 
+def test_a_run_in_progress_on_the_same_file_is_refused(tmp_path, capsys, tiny_moons):
+    """The app (or another CLI run) holds OUT.lock while it trains into OUT: the CLI must not write OUT."""
+    out = tmp_path / "busy.safetensors"
+    lock = tmp_path / "busy.safetensors.lock"
+    lock.touch()
+    rc = train_cli.main([*SMALL, "--epochs", "1", "--iwae-k", "0", "--overwrite", "--out", str(out)])
+    assert rc == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "another training run" in err[0]
+    assert not out.exists() and lock.exists()  # the other run's lock is left alone
+    lock.unlink()
+    assert train_cli.main([*SMALL, "--epochs", "1", "--iwae-k", "0", "--overwrite", "--out", str(out)]) == 0
+    assert out.exists() and not lock.exists()  # released after the run
+
+
 def test_resume_continues(trained, tmp_path, capsys, tiny_moons):
     src, _ = trained
     out = tmp_path / "r.safetensors"

@@ -224,3 +224,31 @@ def test_mnist_without_download_never_tries(tmp_path, monkeypatch):
     with pytest.raises(DataError, match="MNIST"):
         load_dataset("mnist", data_dir=str(tmp_path), download=False)
     assert calls == []
+
+
+def test_folder_with_mixed_sizes_and_modes_trains_on_what_is_usable(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from vae.data import load_folder
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    Image.new("RGBA", (50, 20), (255, 0, 0, 128)).save(tmp_path / "a" / "rgba.png")
+    Image.new("P", (7, 9)).save(tmp_path / "a" / "palette.gif")
+    Image.fromarray(np.full((33, 31), 40000, dtype=np.uint16)).save(tmp_path / "b" / "deep.png")
+    Image.new("CMYK", (64, 64), (0, 0, 0, 255)).save(tmp_path / "b" / "cmyk.jpg")
+    Image.new("L", (3, 300), 200).save(tmp_path / "b" / "thin.bmp")
+    (tmp_path / "b" / "notes.png").write_text("not an image")
+    (tmp_path / "b" / "empty.jpg").write_bytes(b"")
+    ds = load_folder(tmp_path, size=16, channels=1, test_fraction=0.2)
+    assert len(ds.train_x) + len(ds.test_x) == 5
+    assert ds.train_x.shape[1:] == (1, 16, 16) and ds.train_x.min() >= 0 and ds.train_x.max() <= 1
+    assert sorted(s.split(":")[0] for s in ds.skipped) == ["b/empty.jpg", "b/notes.png"]
+
+
+def test_an_empty_folder_is_a_clear_data_error(tmp_path):
+    from vae.data import DataError, load_folder
+
+    with pytest.raises(DataError, match="usable image"):
+        load_folder(tmp_path)

@@ -128,3 +128,33 @@ def test_an_unsafe_name_is_refused_before_anything_is_written(trained, tmp_path,
         manager.start(name, MODEL, train_cfg())
     assert sorted(tmp_path.rglob("*")) == before
     assert manager.jobs() == []
+
+
+def test_a_diverging_job_fails_with_a_clear_message_and_keeps_its_last_good_epoch(trained, monkeypatch):
+    """Epoch 1 trains; then the data turn huge, the loss overflows in epoch 2, and the job stops
+    with the reason while its file keeps epoch 1."""
+    import torch
+    from vae_helpers import make_dataset
+
+    import vae.jobs
+
+    good = torch.rand(64, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    data = make_dataset(good, n_test=8)
+    monkeypatch.setattr(vae.jobs, "load_dataset", lambda *a, **k: data)
+    cfg = ModelConfig(image_shape=(1, 4, 4), hidden=(8,), latent_dim=2, likelihood="gaussian")
+
+    def poison(p):  # after epoch 1 is saved, the next batches overflow the Gaussian likelihood
+        if p.phase == "epoch" and p.epoch == 1:
+            data.train_x.mul_(1e30)
+        return False
+
+    # Wrap the job's own callback: fit calls it, and it saves the epoch before we poison the data.
+    real_fit = vae.jobs.fit
+    monkeypatch.setattr(vae.jobs, "fit", lambda m, d, c, cb, **k: real_fit(m, d, c, lambda p: cb(p) or poison(p), **k))
+    job = JobManager().start("diverges", cfg, TrainConfig(dataset="toy", epochs=3, batch_size=16, device="cpu"))
+    finish(job, 120)
+    assert job.status == "failed" and "loss became" in job.message and "epoch 2" in job.message
+    ckpt = load_checkpoint(job.path)
+    assert [e["epoch"] for e in ckpt.history["epochs"]] == [1]
+    assert all(torch.isfinite(v).all() for v in ckpt.model.state_dict().values())
+    assert not lock_of(job.path).exists()

@@ -7,7 +7,6 @@ atomically when the job starts, so two jobs never write the same file.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import traceback
@@ -23,7 +22,7 @@ from .config import ModelConfig, TrainConfig
 from .data import load_dataset
 from .evaluate import binarized, evaluate
 from .models import build_model
-from .registry import trained_path
+from .registry import InUseError, release, reserve, trained_path
 from .train import History, Progress, fit
 
 RUNNING = ("starting", "running")
@@ -140,15 +139,7 @@ class TrainingJob:
             self.status, self.message = "failed", f"{e.__class__.__name__}: {e}"
         finally:
             self.finished = time.time()
-            _release(self.path)
-
-
-def _lock_path(path: Path) -> Path:
-    return path.with_name(path.name + ".lock")
-
-
-def _release(path: Path) -> None:
-    _lock_path(path).unlink(missing_ok=True)
+            release(self.path)
 
 
 class JobManager:
@@ -168,10 +159,9 @@ class JobManager:
         with self._lock:
             if path.exists():
                 raise JobError(f"a checkpoint named {name!r} already exists: choose another name")
-            try:  # O_EXCL: atomic against another process (the CLI, a second server) too
-                fd = os.open(_lock_path(path), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-                os.close(fd)
-            except FileExistsError:
+            try:  # atomic against another process (the CLI, a second server) too
+                reserve(path)
+            except InUseError:
                 raise JobError(f"{name!r} is being trained right now: choose another name") from None
             job = TrainingJob(name=name, model_config=model_config, train_config=train_config, path=path)
             self._jobs[job.id] = job

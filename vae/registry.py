@@ -67,3 +67,27 @@ def choose_entry(entries: list[Entry], label: str | None) -> Entry | None:
         if e.label == label:
             return e
     return next((e for e in entries if e.name == DEFAULT_CHECKPOINT), entries[0] if entries else None)
+
+
+class InUseError(RuntimeError):
+    """Another training run (the app's or the CLI's) is writing this checkpoint right now."""
+
+
+def lock_path(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
+def reserve(path: Path) -> None:
+    """Claim ``path`` for one training run: create ``PATH.lock`` atomically (O_EXCL), so two runs,
+    in one process or in two (the app and the CLI), never write the same file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(lock_path(path), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+    except FileExistsError:
+        raise InUseError(
+            f"{path} is being written by another training run (remove {lock_path(path).name} if none is)"
+        ) from None
+
+
+def release(path: Path) -> None:
+    lock_path(path).unlink(missing_ok=True)

@@ -24,6 +24,7 @@ from .data import Dataset
 from .evaluate import binarized
 from .models import VAE, build_model
 from .objectives import elbo_terms
+from .registry import InUseError, release, reserve
 
 
 class TrainingError(RuntimeError):
@@ -317,9 +318,8 @@ def build_parser():
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .checkpoint import CheckpointError, load_checkpoint, save
+    from .checkpoint import CheckpointError, load_checkpoint
     from .data import DataError, load_dataset
-    from .evaluate import evaluate
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -390,6 +390,30 @@ def main(argv: list[str] | None = None) -> int:
     for line in data.skipped:
         print(f"skipped {line}", file=sys.stderr)
     assert out is not None
+    try:
+        reserve(out)
+    except InUseError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    try:
+        return _train_and_save(args, out, model, model_cfg, data, train_cfg, history, optimizer_state)
+    finally:
+        release(out)
+
+
+def _train_and_save(
+    args: Any,
+    out: Path,
+    model: VAE,
+    model_cfg: ModelConfig,
+    data: Dataset,
+    train_cfg: TrainConfig,
+    history: History,
+    optimizer_state: dict[str, Any] | None,
+) -> int:
+    """The CLI's run once ``out`` is reserved: progress bar, Ctrl-C, per-epoch saves, final metrics."""
+    from .checkpoint import save
+    from .evaluate import evaluate
 
     stop = {"asked": False}
     score = "log p(x|z)" if model.deterministic else "ELBO"  # an AE has no KL, so no bound
