@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,14 +80,44 @@ def lock_path(path: Path) -> Path:
 
 def reserve(path: Path) -> None:
     """Claim ``path`` for one training run: create ``PATH.lock`` atomically (O_EXCL), so two runs,
-    in one process or in two (the app and the CLI), never write the same file."""
+    in one process or in two (the app and the CLI), never write the same file.
+
+    The lock names its process; a lock left by a process that died (killed mid-run) is taken over.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    lock = lock_path(path)
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            if _stale(lock):
+                lock.unlink(missing_ok=True)
+                continue
+            raise InUseError(
+                f"{path} is being written by another training run (remove {lock.name} if none is)"
+            ) from None
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{os.getpid()} {socket.gethostname()}\n")
+        return
+    raise InUseError(f"{path} is being written by another training run")
+
+
+def _stale(lock: Path) -> bool:
+    """True if the lock names a process of this machine that no longer runs."""
     try:
-        os.close(os.open(lock_path(path), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
-    except FileExistsError:
-        raise InUseError(
-            f"{path} is being written by another training run (remove {lock_path(path).name} if none is)"
-        ) from None
+        pid_text, host = lock.read_text().split()[:2]
+        pid = int(pid_text)
+    except (OSError, ValueError):
+        return False  # unreadable or being written: assume it is live
+    if host != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def release(path: Path) -> None:
