@@ -138,10 +138,12 @@ ref_phase = data.extra.get("train_phase")
 for title, frames in rows:
     st.markdown(f"**{title}**")
     st.image(strip(frames, scale=3), output_format="PNG")
-    dist = pixel_distance(frames, train_x)
+    if is_moons and ref_phase is not None:  # one nearest-neighbour search gives phase and distance
+        est, dist = estimate_phase(frames, train_x, ref_phase[: len(train_x)])
+    else:
+        dist = pixel_distance(frames, train_x)
     metrics.setdefault(title, {})["pixel distance to nearest training image"] = dist.numpy()
     if is_moons and ref_phase is not None:
-        est, _ = estimate_phase(frames, train_x, ref_phase[: len(train_x)])
         st.caption(
             " · ".join(
                 f"{phase_name(a)} {math.degrees(a):.0f}° (d={r:.3f})" for a, r in zip(est.tolist(), dist.tolist())
