@@ -284,3 +284,16 @@ def test_a_header_claiming_gigabytes_is_refused_without_reading_it(tmp_path):
     finally:
         tracemalloc.stop()
     assert peak < 10 * 2**20
+
+
+def test_a_header_whose_length_starts_with_0x80_is_not_taken_for_a_pickle():
+    # Little-endian lengths 0x80, 0x180, ... begin with the byte a pickle starts with.
+    from vae.meta import read_header
+
+    for n in (0x80, 0x1080):
+        body = json.dumps({"__metadata__": {"pad": ""}}).encode()
+        body = body[:-2] + b" " * (n - len(body)) + body[-2:]
+        data = struct.pack("<Q", n) + body
+        assert data[:1] == b"\x80" and read_header(data, "x")["__metadata__"] == {"pad": ""}
+    with pytest.raises(CheckpointError, match="pickle"):
+        read_header(b"\x80\x04\x95" + b"\x00" * 40, "x")

@@ -15,6 +15,7 @@ KINDS = ("vae", "ae")
 ARCHS = ("mlp", "conv")
 LIKELIHOODS = ("bernoulli", "gaussian")
 CONV_SIZES = (28, 32, 64)
+PRECISIONS = ("fp32", "bf16")
 
 
 class ConfigError(ValueError):
@@ -111,8 +112,13 @@ class TrainConfig:
     seed: int = 1
     device: str = "auto"
     data_dir: str | None = None
-    log_every: int = 10  # steps between progress callbacks
+    log_every: int = 10  # steps between progress callbacks (and finiteness checks)
     eval_batch_size: int = 1000
+    precision: str = "fp32"  # "bf16": bfloat16 autocast of the forward pass (weights stay fp32)
+    compile: bool = False  # torch.compile the training step
+    # Image folders whose decoded float32 images exceed this stream from disk (None: the default).
+    memory_budget_mb: float | None = None
+    workers: int | None = None  # DataLoader workers per process when streaming (None: up to 4)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -133,6 +139,22 @@ class TrainConfig:
         )
         _check(_is_int(self.log_every) and self.log_every >= 1, "log_every must be an integer >= 1")
         _check(_is_int(self.eval_batch_size) and self.eval_batch_size >= 1, "eval_batch_size must be an integer >= 1")
+        _check(self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        _check(isinstance(self.compile, bool), "compile must be true or false")
+        _check(
+            self.memory_budget_mb is None
+            or (
+                isinstance(self.memory_budget_mb, (int, float))
+                and not isinstance(self.memory_budget_mb, bool)
+                and math.isfinite(self.memory_budget_mb)
+                and self.memory_budget_mb >= 0
+            ),
+            f"memory_budget_mb must be a number >= 0, got {self.memory_budget_mb!r}",
+        )
+        _check(
+            self.workers is None or (_is_int(self.workers) and 0 <= self.workers <= 64),
+            f"workers must be an integer in 0..64, got {self.workers!r}",
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

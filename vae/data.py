@@ -2,6 +2,9 @@
 
 Every loader returns a ``Dataset`` whose images are float32 (N, C, H, W) in [0, 1] with a
 fixed train / test split, so training indexes tensors and never runs per-sample transforms.
+The exception is an image folder whose decoded images would exceed the memory budget: its
+train split streams from disk (``Dataset.train_stream``, a ``FolderImages``), and only its
+test split and a preview of the train split are decoded into tensors.
 """
 
 from __future__ import annotations
@@ -30,6 +33,11 @@ PHASE_NAMES = (
 DATASETS = ("moons", "digits", "mnist", "fashion-mnist")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
 
+# Image folders whose decoded float32 images would take more than this stream from disk.
+DEFAULT_MEMORY_BUDGET_MB = 2048.0
+STREAM_TEST_MAX = 10_000  # most test images kept in memory for a streamed folder
+STREAM_PREVIEW = 2_000  # train images kept in memory for a streamed folder (nearest-neighbour views)
+
 
 class DataError(RuntimeError):
     """A data set cannot be loaded; the message says what is missing and where it belongs."""
@@ -42,6 +50,9 @@ class Dataset:
     ``train_x``/``test_x``: (N, C, H, W) float32 in [0, 1]; ``train_y``/``test_y``: (N,) int64
     indices into ``label_names``. ``extra`` holds per-image side information (for moons the
     phase angle in radians, under ``train_phase`` / ``test_phase``).
+
+    When ``train_stream`` is set (a large image folder), it is the full train split, read from
+    disk per item, and ``train_x``/``train_y`` are only an in-memory preview of it.
     """
 
     name: str
@@ -54,22 +65,37 @@ class Dataset:
     dark_background: bool = True
     extra: dict[str, torch.Tensor] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    # The full train split streamed from disk (a FolderImages) when it is too big for memory.
+    train_stream: torch.utils.data.Dataset | None = None
+
+    @property
+    def streamed(self) -> bool:
+        return self.train_stream is not None
+
+    @property
+    def n_train(self) -> int:
+        """Train images: the streamed split's length, else len(train_x)."""
+        return len(self.train_stream) if self.train_stream is not None else len(self.train_x)  # type: ignore[arg-type]
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
-        return tuple(self.train_x.shape[1:])  # type: ignore[return-value]
+        x = self.train_x if len(self.train_x) or not len(self.test_x) else self.test_x
+        return tuple(x.shape[1:])  # type: ignore[return-value]
 
     def info(self) -> dict[str, Any]:
         """JSON-able description stored in checkpoints."""
-        return {
+        out: dict[str, Any] = {
             "name": self.name,
             "image_shape": list(self.image_shape),
             "label_names": list(self.label_names),
             "style": self.style,
             "dark_background": self.dark_background,
-            "n_train": len(self.train_x),
+            "n_train": self.n_train,
             "n_test": len(self.test_x),
         }
+        if self.streamed:
+            out["streamed"] = True
+        return out
 
 
 # --------------------------------------------------------------------------- moons
@@ -238,37 +264,160 @@ def load_mnist(name: str = "mnist", data_dir: str | None = None, download: bool 
 # --------------------------------------------------------------------------- image folders
 
 
-def load_folder(
-    path: str | Path, size: int = 32, channels: int = 1, seed: int = 0, test_fraction: float = 0.1
-) -> Dataset:
-    """Every image under ``path``; first-level sub-folders are the labels. Unreadable files
-    are skipped and listed in ``Dataset.skipped``. Images keep their framing (style plain)."""
-    root = Path(path).expanduser()
-    if not root.is_dir():
-        raise DataError(f"image folder {root} does not exist or is not a folder")
+def default_memory_budget_mb() -> float:
+    """The memory budget for decoded image folders: ``VAE_MEMORY_BUDGET_MB`` or the default."""
+    value = os.environ.get("VAE_MEMORY_BUDGET_MB", "").strip()
+    if not value:
+        return DEFAULT_MEMORY_BUDGET_MB
+    try:
+        budget = float(value)
+    except ValueError:
+        budget = math.nan
+    if not math.isfinite(budget) or budget < 0:
+        raise DataError(f"VAE_MEMORY_BUDGET_MB={value!r} is not a number of megabytes (0 or more)")
+    return budget
+
+
+class FolderImages(torch.utils.data.Dataset):
+    """Image files decoded one at a time: item i -> (x (C, H, W) float32, ok, i).
+
+    A file that cannot be decoded gives zeros and ``ok`` False instead of raising, so one broken
+    file does not kill a DataLoader worker; ``path(i)`` names it. Holds only strings, ints and
+    an int64 label tensor, so it pickles cheaply into workers.
+    """
+
+    def __init__(self, files: list[str | Path], labels: list[int], image_shape: tuple[int, int, int]) -> None:
+        if len(files) != len(labels):
+            raise ValueError(f"{len(files)} files but {len(labels)} labels")
+        self.files = [str(f) for f in files]
+        self.labels = torch.tensor(list(labels), dtype=torch.int64)  # (N,)
+        self.image_shape = tuple(int(d) for d in image_shape)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def path(self, i: int) -> str:
+        return self.files[i]
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, bool, int]:
+        try:
+            x = preprocess(self.files[i], self.image_shape, style="plain", dark_background=False).tensor
+        except (ImageError, OSError):
+            return torch.zeros(self.image_shape), False, i
+        return x, True, i
+
+
+def _list_images(root: Path) -> tuple[list[Path], list[int], list[str]]:
+    """Image files under ``root`` (sorted), their label indices and the label names."""
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     label_names = sorted({p.relative_to(root).parts[0] for p in files if len(p.relative_to(root).parts) > 1})
     if any(len(p.relative_to(root).parts) == 1 for p in files):
         label_names.append("(unlabelled)")
     index = {name: i for i, name in enumerate(label_names)}
-    xs, ys, skipped = [], [], []
+    labels = []
     for p in files:
-        try:
-            xs.append(preprocess(p, (channels, size, size), style="plain", dark_background=False).tensor)
-        except ImageError as e:
-            skipped.append(f"{p.relative_to(root)}: {e}")
-            continue
         parts = p.relative_to(root).parts
-        ys.append(index[parts[0] if len(parts) > 1 else "(unlabelled)"])
-    if len(xs) < 2:
+        labels.append(index[parts[0] if len(parts) > 1 else "(unlabelled)"])
+    return files, labels, label_names
+
+
+def _decode(
+    root: Path, files: list[Path], labels: list[int], shape: tuple[int, int, int], skipped: list[str]
+) -> tuple[torch.Tensor, torch.Tensor, list[bool]]:
+    """Decode files into (N, C, H, W), their labels (N,) and which files decoded (one bool a
+    file); failures are appended to ``skipped``."""
+    xs, ys, ok = [], [], []
+    for p, y in zip(files, labels):
+        try:
+            xs.append(preprocess(p, shape, style="plain", dark_background=False).tensor)
+        except (ImageError, OSError) as e:
+            skipped.append(f"{p.relative_to(root)}: {e}")
+            ok.append(False)
+            continue
+        ys.append(y)
+        ok.append(True)
+    x = torch.stack(xs) if xs else torch.zeros((0, *shape))
+    return x, torch.tensor(ys, dtype=torch.int64), ok
+
+
+def load_folder(
+    path: str | Path,
+    size: int = 32,
+    channels: int = 1,
+    seed: int = 0,
+    test_fraction: float = 0.1,
+    memory_budget_mb: float | None = None,
+) -> Dataset:
+    """Every image under ``path``; first-level sub-folders are the labels. Unreadable files
+    are skipped and listed in ``Dataset.skipped``. Images keep their framing (style plain).
+
+    When the decoded images (N * C * size * size float32) would exceed ``memory_budget_mb``
+    (default: ``default_memory_budget_mb()``), the file list is split instead: the train split
+    streams from disk as ``train_stream``; the test split (at most STREAM_TEST_MAX files) and
+    the first STREAM_PREVIEW train files are decoded into ``test_x`` and ``train_x``.
+    """
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise DataError(f"image folder {root} does not exist or is not a folder")
+    budget = default_memory_budget_mb() if memory_budget_mb is None else float(memory_budget_mb)
+    if not math.isfinite(budget) or budget < 0:
+        raise DataError(f"memory budget {memory_budget_mb!r} MB is not a number of megabytes (0 or more)")
+    files, labels, label_names = _list_images(root)
+    shape = (channels, size, size)
+    if files and len(files) * channels * size * size * 4 > budget * 2**20:
+        return _stream_folder(root, files, labels, label_names, shape, seed, test_fraction)
+    skipped: list[str] = []
+    x, y, _ = _decode(root, files, labels, shape, skipped)
+    if len(x) < 2:
         raise DataError(
-            f"image folder {root} has {len(xs)} usable image(s); at least 2 are needed"
+            f"image folder {root} has {len(x)} usable image(s); at least 2 are needed"
             + (f" ({len(skipped)} skipped)" if skipped else "")
         )
-    x, y = torch.stack(xs), torch.tensor(ys, dtype=torch.int64)
     tr_x, tr_y, te_x, te_y = _split(x, y, test_fraction, seed)
     return Dataset(
         f"folder:{root}", tr_x, tr_y, te_x, te_y, label_names, style="plain", dark_background=False, skipped=skipped
+    )
+
+
+def _stream_folder(
+    root: Path,
+    files: list[Path],
+    labels: list[int],
+    label_names: list[str],
+    shape: tuple[int, int, int],
+    seed: int,
+    test_fraction: float,
+) -> Dataset:
+    """A folder too big for memory: split the file list as ``_split`` splits tensors."""
+    perm = torch.randperm(len(files), generator=torch.Generator().manual_seed(seed)).tolist()
+    n_test = max(1, round(len(files) * test_fraction))
+    te, tr = perm[:n_test], perm[n_test:]
+    skipped: list[str] = []
+    # Test files past STREAM_TEST_MAX are used for neither training nor testing.
+    te = te[:STREAM_TEST_MAX]
+    te_x, te_y, _ = _decode(root, [files[i] for i in te], [labels[i] for i in te], shape, skipped)
+    pv = tr[:STREAM_PREVIEW]
+    tr_x, tr_y, ok = _decode(root, [files[i] for i in pv], [labels[i] for i in pv], shape, skipped)
+    # Files the preview found broken (and reported) stay out of the stream.
+    tr = [i for i, good in zip(pv, ok) if good] + tr[len(pv) :]
+    usable = len(te_x) + len(tr_x)
+    if usable < 2:
+        raise DataError(
+            f"image folder {root} has {usable} usable image(s) among the {len(te) + len(pv)} decoded "
+            f"of {len(files)}; at least 2 are needed" + (f" ({len(skipped)} skipped)" if skipped else "")
+        )
+    stream = FolderImages([files[i] for i in tr], [labels[i] for i in tr], shape)
+    return Dataset(
+        f"folder:{root}",
+        tr_x,
+        tr_y,
+        te_x,
+        te_y,
+        label_names,
+        style="plain",
+        dark_background=False,
+        skipped=skipped,
+        train_stream=stream,
     )
 
 
@@ -279,10 +428,12 @@ def load_dataset(
     channels: int = 1,
     seed: int = 0,
     download: bool = True,
+    memory_budget_mb: float | None = None,
 ) -> Dataset:
     """Load a data set by its CLI name: moons, digits, mnist, fashion-mnist or folder:PATH.
 
     ``download`` lets torchvision fetch MNIST / Fashion-MNIST when their files are missing.
+    ``memory_budget_mb`` applies to folders only (see ``load_folder``); others ignore it.
     """
     if name == "moons":
         return load_moons(size=image_size or 28, seed=seed)
@@ -293,5 +444,11 @@ def load_dataset(
             raise DataError(f"{name} images are 28x28; --image-size {image_size} is not supported")
         return load_mnist(name, data_dir, download=download)
     if name.startswith("folder:"):
-        return load_folder(name[len("folder:") :], size=image_size or 32, channels=channels, seed=seed)
+        return load_folder(
+            name[len("folder:") :],
+            size=image_size or 32,
+            channels=channels,
+            seed=seed,
+            memory_budget_mb=memory_budget_mb,
+        )
     raise DataError(f"unknown data set {name!r}: use one of {', '.join(DATASETS)} or folder:PATH")

@@ -85,6 +85,7 @@ class TrainingJob:
                 data_dir=self.train_config.data_dir,
                 image_size=self.model_config.image_shape[1],
                 channels=self.model_config.image_shape[0],
+                memory_budget_mb=self.train_config.memory_budget_mb,
             )
             cfg = ModelConfig.from_dict({**self.model_config.to_dict(), "image_shape": list(data.image_shape)})
             self.model_config = cfg
@@ -93,8 +94,10 @@ class TrainingJob:
             preview_x = data.test_x[:8]
             history = History()
             self.status = "running"
-            self.message = f"training on {len(data.train_x):,} images" + (
-                f" ({len(data.skipped)} files skipped)" if data.skipped else ""
+            self.message = (
+                f"training on {data.n_train:,} images"
+                + (" streamed from disk" if data.streamed else "")
+                + (f" ({len(data.skipped)} files skipped)" if data.skipped else "")
             )
 
             def on_progress(p: Progress) -> bool:

@@ -21,18 +21,22 @@ class CheckpointError(ValueError):
 
 def read_header(data: bytes, name: str) -> dict[str, Any]:
     """Validate the safetensors framing before anything is decoded."""
-    if data[:1] == b"\x80" or data[:2] == b"PK":
-        raise CheckpointError(
-            f"{name} is a pickle / torch.save file, not safetensors: refused, since loading a pickle can run code"
-        )
+    # A pickle (0x80, protocol) or a torch.save zip (PK) is named as such, but only once the
+    # bytes fail as safetensors: a valid header's length may itself begin with 0x80.
+    pickle_like = data[:1] == b"\x80" or data[:2] == b"PK"
+    refused = f"{name} is a pickle / torch.save file, not safetensors: refused, since loading a pickle can run code"
     if len(data) < 8:
         raise CheckpointError(f"{name} is too short to be a safetensors checkpoint ({len(data)} bytes)")
     (n,) = struct.unpack("<Q", data[:8])
     if n > MAX_HEADER_BYTES or 8 + n > len(data):
+        if pickle_like:
+            raise CheckpointError(refused)
         raise CheckpointError(f"{name} is not a valid safetensors file (header length {n} does not fit the file)")
     try:
         header = json.loads(data[8 : 8 + n])
     except (UnicodeDecodeError, json.JSONDecodeError):
+        if pickle_like:
+            raise CheckpointError(refused) from None
         raise CheckpointError(f"{name} is not a valid safetensors file (unreadable header)") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{name} is not a valid safetensors file (header is not an object)")

@@ -7,7 +7,7 @@ CLI: ``python -m vae.train --dataset moons --kind vae --arch mlp --hidden 400 --
 from __future__ import annotations
 
 import copy
-import math
+import os
 import re
 import signal
 import sys
@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from . import distributed
 from .config import ConfigError, ModelConfig, TrainConfig
 from .data import Dataset
 from .evaluate import binarized
@@ -67,6 +68,7 @@ class History:
     stopped: bool = False  # stopped early on request
     error: str | None = None  # why training stopped on its own (a diverged loss)
     optimizer_state: dict[str, Any] | None = field(default=None, repr=False)  # not serialised
+    skipped: list[str] = field(default_factory=list, repr=False)  # streamed files that could not be read
 
     def to_dict(self) -> dict[str, Any]:
         return {"epochs": self.epochs, "steps": self.steps, "stopped": self.stopped, "error": self.error}
@@ -78,29 +80,149 @@ class History:
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """auto -> CUDA if available, then Apple's MPS, then CPU."""
+    """auto -> CUDA if available, then Apple's MPS, then CPU.
+
+    Under torchrun each process takes the GPU of its LOCAL_RANK; MPS has no distributed
+    backend, so a multi-process run never picks it.
+    """
+    ddp = distributed.launched()
     if name == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            name = "cuda"
+        elif not ddp and getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             return torch.device("mps")
-        return torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise TrainingError("--device cuda was asked for, but no CUDA GPU is available")
+        else:
+            return torch.device("cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise TrainingError("--device cuda was asked for, but no CUDA GPU is available")
+        if ddp:
+            local = distributed.local_rank()
+            if local >= torch.cuda.device_count():
+                raise TrainingError(
+                    f"process {local} on this machine has no GPU of its own ({torch.cuda.device_count()} visible): "
+                    "start at most one process per GPU (--nproc_per_node)"
+                )
+            return torch.device("cuda", local)
+    if name == "mps" and ddp:
+        raise TrainingError(
+            "multi-process training runs on CUDA (NCCL) or the CPU (Gloo), not on MPS: pass --device cpu"
+        )
     return torch.device(name)
 
 
 @torch.no_grad()
-def test_metrics(model: VAE, x: torch.Tensor, batch_size: int = 1000) -> dict[str, float]:
-    """Test-split ELBO, recon and KL (one z per image), nats per image."""
-    model.eval()
-    sums = torch.zeros(3)
+def _split_sums(model: VAE, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Sums of the ELBO, recon and KL over x, and its size: (4,) on the model's device."""
+    sums = torch.zeros(4, device=model.device)
     for i in range(0, len(x), batch_size):
-        t = elbo_terms(model, x[i : i + batch_size], n_samples=1)
-        sums += torch.stack([t.elbo.sum(), t.recon.sum(), t.kl.sum()]).cpu()
+        t = elbo_terms(model, x[i : i + batch_size].to(model.device, non_blocking=True), n_samples=1)
+        sums[:3] += torch.stack([t.elbo.sum(), t.recon.sum(), t.kl.sum()])
+    sums[3] = len(x)
+    return sums
+
+
+def test_metrics(model: VAE, x: torch.Tensor, batch_size: int = 1000) -> dict[str, float]:
+    """Test-split ELBO, recon and KL (one z per image), nats per image.
+
+    Under DDP each rank scores its share of x and the sums are reduced, so every rank
+    gets the metrics of the whole split.
+    """
+    model.eval()
+    r, w = distributed.rank(), distributed.world_size()
+    sums = distributed.all_reduce(_split_sums(model, x[r::w], batch_size))
     model.train()
-    elbo, recon, kl = (sums / len(x)).tolist()
+    elbo, recon, kl = (sums[:3] / sums[3].clamp(min=1)).tolist()
     return {"elbo": elbo, "recon": recon, "kl": kl}
+
+
+class _Objective(torch.nn.Module):
+    """The training loss as a module, so DDP's gradient hooks and torch.compile see one forward.
+
+    forward(x (B, C, H, W), weight (B,) or None) -> (loss, mean recon, mean KL); ``weight``
+    zeroes rows a streamed batch could not read (the batch keeps its size on every rank).
+    """
+
+    def __init__(self, model: VAE) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, weight: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+        t = elbo_terms(self.model, x)
+        if weight is None:
+            return t.loss, t.recon.mean(), t.kl.mean()
+        total = weight.sum().clamp(min=1)
+        per_image = -(t.recon - self.model.config.beta * t.kl)
+        return (per_image * weight).sum() / total, (t.recon * weight).sum() / total, (t.kl * weight).sum() / total
+
+
+class _Batches:
+    """One epoch's training batches for this rank: slices of the in-memory tensor, or a
+    DataLoader over a streamed folder. Every rank runs the same number of steps."""
+
+    def __init__(self, data: Dataset, config: TrainConfig, device: torch.device) -> None:
+        self.device, self.rank, self.world = device, distributed.rank(), distributed.world_size()
+        self.stream = data.train_stream
+        n = data.n_train if self.stream is not None else len(data.train_x)
+        self.per_rank = n // self.world  # equal shares: DDP needs the same steps on every rank
+        if self.per_rank < 1:
+            raise TrainingError(f"{n} training images cannot be shared among {self.world} processes")
+        self.bs = min(config.batch_size, self.per_rank)
+        self.steps = self.per_rank // self.bs  # drop the ragged last batch: every step sees bs images
+        if self.stream is None:
+            self.train_x = data.train_x.to(device)
+            return
+        from torch.utils.data import DataLoader, DistributedSampler
+
+        self.sampler = DistributedSampler(
+            self.stream, num_replicas=self.world, rank=self.rank, shuffle=True, seed=config.seed, drop_last=True
+        )
+        workers = config.workers
+        if workers is None:
+            workers = min(4, max(1, (os.cpu_count() or 1) // self.world))
+        self.loader = DataLoader(
+            self.stream,
+            batch_size=self.bs,
+            sampler=self.sampler,
+            drop_last=True,
+            num_workers=workers,
+            pin_memory=device.type == "cuda",
+            persistent_workers=workers > 0,
+        )
+
+    def epoch(self, epoch: int):
+        """Yield (x (bs, C, H, W) on the device, weight (bs,) or None, rows read, unreadable indices)."""
+        if self.stream is None:
+            # Seeded by the caller: the same permutation on every rank, then a stride per rank.
+            perm = torch.randperm(self.per_rank * self.world, device=self.device)[self.rank :: self.world]
+            for step in range(self.steps):
+                yield self.train_x[perm[step * self.bs : (step + 1) * self.bs]], None, self.bs, []
+            return
+        self.sampler.set_epoch(epoch)
+        for x, ok, idx in self.loader:
+            bad = [] if bool(ok.all()) else idx[~ok].tolist()
+            weight = None if not bad else ok.to(self.device, torch.float32, non_blocking=True)
+            yield x.to(self.device, non_blocking=True), weight, len(x) - len(bad), bad
+
+
+def _step_function(model: VAE, config: TrainConfig, device: torch.device) -> Callable[..., tuple[torch.Tensor, ...]]:
+    """The loss forward for one batch: DDP-wrapped under torchrun, compiled and bf16 if asked."""
+    fn: torch.nn.Module = _Objective(model)
+    if distributed.world_size() > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        # Wraps the objective, not the model: DDP hooks forward(), and the model's encode/decode
+        # are plain methods. Parameters start from rank 0's copy.
+        fn = DistributedDataParallel(fn, device_ids=[device.index] if device.type == "cuda" else None)
+    if config.compile:
+        fn = torch.compile(fn)
+    bf16 = config.precision == "bf16"
+
+    def step(x: torch.Tensor, weight: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            return fn(x, weight)
+
+    return step
 
 
 def fit(
@@ -112,84 +234,109 @@ def fit(
     optimizer_state: dict[str, Any] | None = None,
     history: History | None = None,
 ) -> History:
-    """Train ``model`` on ``data.train_x`` with Adam; return the history.
+    """Train ``model`` on ``data`` with Adam; return the history.
 
     Resumes after ``len(history.epochs)`` epochs when given a history (and optimizer state),
     so a resumed run sees the same shuffles and noise as an uninterrupted one: each epoch
     reseeds from (seed, epoch). The callback may return True to stop after the current step.
     A non-finite loss stops training with ``history.error`` set and the weights of the last
     finished epoch restored.
+
+    Under torchrun (an initialised process group) each rank trains on its shard with DDP;
+    metrics are reduced over ranks, and only rank 0 calls ``callback``.
     """
     history = history or History()
     device = resolve_device(config.device)
     model.to(device).train()
     optimizer = _adam(model, config.lr, optimizer_state)
     cfg = model.config
-    train_x = data.train_x.to(device)
+    main = distributed.is_main()
+    world = distributed.world_size()
+    batches = _Batches(data, config, device)
+    step_fn = _step_function(model, config, device)
     # Dynamic binarization (as in the IWAE paper): every batch is a fresh Bernoulli draw of the
     # grey images, which the encoder sees and the decoder scores; the test set is one fixed draw.
     test_x = binarized(data.test_x.to(device)) if cfg.binarize else data.test_x.to(device)
-    n = len(train_x)
-    bs = min(config.batch_size, n)
-    steps = n // bs  # drop the ragged last batch: every step sees bs images
+    bs, steps = batches.bs, batches.steps
     start = len(history.epochs)
     history.stopped, history.error = False, None
     good_state = _snapshot(model, optimizer)
     t_start, seen = time.perf_counter(), 0
     total_steps = (config.epochs - start) * steps
+    no_bad = float("inf")
 
     for epoch in range(start + 1, config.epochs + 1):
         torch.manual_seed(config.seed * 100_003 + epoch)
-        perm = torch.randperm(n, device=device)
-        sums = torch.zeros(3, device=device)
+        epoch_batches = batches.epoch(epoch)
+        if world > 1:  # after the shared permutation: each rank draws its own noise
+            torch.manual_seed((config.seed * 100_003 + epoch) * 1_000 + distributed.rank())
+        # Running sums on the device (loss, recon, KL, images); the first step with a
+        # non-finite loss. Read back only every log_every steps: no host sync per step on a GPU.
+        sums = torch.zeros(4, device=device)
+        first_bad = torch.full((), no_bad, device=device)
         t_epoch = time.perf_counter()
-        for step in range(1, steps + 1):
-            xb = train_x[perm[(step - 1) * bs : step * bs]]
-            if cfg.binarize:
-                xb = torch.bernoulli(xb)
-            t = elbo_terms(model, xb)
-            if not math.isfinite(t.loss.item()):  # before the step: Adam's moments stay finite
-                model.load_state_dict(good_state[0])
-                optimizer.load_state_dict(good_state[1])
-                history.error = (
-                    f"the loss became {t.loss.item()} at epoch {epoch}, step {step}: training stopped and the "
-                    f"weights of epoch {epoch - 1} were kept (try a smaller learning rate than {config.lr})"
-                )
-                return _finish(history, optimizer)
-            optimizer.zero_grad(set_to_none=True)
-            t.loss.backward()
-            optimizer.step()
-            with torch.no_grad():
-                sums += torch.stack([t.loss, t.recon.mean(), t.kl.mean()])
-            seen += bs
-            if callback and (step % config.log_every == 0 or step == steps):
-                loss, recon, kl = (sums / step).tolist()
-                elapsed = time.perf_counter() - t_start
-                rate = seen / max(elapsed, 1e-9)
-                done = (epoch - start - 1) * steps + step
+        try:
+            for step, (xb, weight, rows, bad) in enumerate(epoch_batches, start=1):
+                if cfg.binarize:
+                    xb = torch.bernoulli(xb)
+                loss, recon, kl = step_fn(xb, weight)
+                first_bad = torch.where(torch.isfinite(loss) | (first_bad < no_bad), first_bad, float(step))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                with torch.no_grad():
+                    sums += torch.stack([loss.float(), recon.float(), kl.float(), torch.ones((), device=device)]) * rows
+                seen += rows
+                if bad:
+                    history.skipped.extend(batches.stream.path(i) for i in bad)
+                if step % config.log_every and step != steps:
+                    continue
+                # A sync point, at the same steps on every rank.
+                stats = distributed.all_reduce(sums.clone())
+                bad_step = distributed.all_reduce(first_bad.clone(), "min").item()
+                if bad_step < no_bad:  # restore the last epoch's state: a NaN step has already moved Adam
+                    model.load_state_dict(good_state[0])
+                    optimizer.load_state_dict(good_state[1])
+                    history.error = (
+                        f"the loss became non-finite (NaN or infinite) at epoch {epoch}, step {int(bad_step)}: "
+                        f"training stopped and the weights of epoch {epoch - 1} were kept "
+                        f"(try a smaller learning rate than {config.lr})"
+                    )
+                    return _finish(history, optimizer)
+                loss_m, recon_m, kl_m = (stats[:3] / stats[3].clamp(min=1)).tolist()
+                global_step = (epoch - 1) * steps + step
                 history.steps.append(
-                    {"epoch": epoch, "step": (epoch - 1) * steps + step, "loss": loss, "recon": recon, "kl": kl}
+                    {"epoch": epoch, "step": global_step, "loss": loss_m, "recon": recon_m, "kl": kl_m}
                 )
-                p = Progress(
-                    "step",
-                    epoch,
-                    config.epochs,
-                    step,
-                    steps,
-                    (epoch - 1) * steps + step,
-                    loss,
-                    recon,
-                    kl,
-                    rate,
-                    (total_steps - done) * bs / rate,
-                    model=model,
-                    optimizer=optimizer,
-                )
-                if callback(p):
+                ask_stop = False
+                if callback and main:
+                    elapsed = time.perf_counter() - t_start
+                    rate = seen * world / max(elapsed, 1e-9)
+                    done = (epoch - start - 1) * steps + step
+                    p = Progress(
+                        "step",
+                        epoch,
+                        config.epochs,
+                        step,
+                        steps,
+                        global_step,
+                        loss_m,
+                        recon_m,
+                        kl_m,
+                        rate,
+                        (total_steps - done) * bs * world / rate,
+                        model=model,
+                        optimizer=optimizer,
+                    )
+                    ask_stop = bool(callback(p))
+                if _agree_to_stop(ask_stop, device):
                     history.stopped = True
                     return _finish(history, optimizer)
+        finally:
+            epoch_batches.close()
         train_seconds = time.perf_counter() - t_epoch
-        loss, recon, kl = (sums / steps).tolist()
+        stats = distributed.all_reduce(sums.clone())
+        loss, recon, kl = (stats[:3] / stats[3].clamp(min=1)).tolist()
         test = test_metrics(model, test_x, batch_size=config.eval_batch_size)
         seconds = time.perf_counter() - t_epoch
         history.epochs.append(
@@ -203,13 +350,14 @@ def fit(
                 "test_kl": test["kl"],
                 "seconds": seconds,  # the whole epoch, test evaluation included
                 "train_seconds": train_seconds,  # the training steps only
-                "samples_per_s": steps * bs / train_seconds,  # training throughput
+                "samples_per_s": float(stats[3]) / train_seconds,  # training throughput, all ranks
             }
         )
         good_state = _snapshot(model, optimizer)
-        if callback:
+        ask_stop = False
+        if callback and main:
             elapsed = time.perf_counter() - t_start
-            rate = seen / max(elapsed, 1e-9)
+            rate = seen * world / max(elapsed, 1e-9)
             p = Progress(
                 "epoch",
                 epoch,
@@ -221,15 +369,23 @@ def fit(
                 recon,
                 kl,
                 rate,
-                (config.epochs - epoch) * steps * bs / rate,
+                (config.epochs - epoch) * steps * bs * world / rate,
                 test=test,
                 model=model,
                 optimizer=optimizer,
             )
-            if callback(p):
-                history.stopped = epoch < config.epochs
-                return _finish(history, optimizer)
+            ask_stop = bool(callback(p))
+        if _agree_to_stop(ask_stop, device):
+            history.stopped = epoch < config.epochs
+            return _finish(history, optimizer)
     return _finish(history, optimizer)
+
+
+def _agree_to_stop(asked: bool, device: torch.device) -> bool:
+    """Rank 0's callback decides for every rank (a lone rank stopping would hang the others)."""
+    if distributed.world_size() == 1:
+        return asked
+    return bool(distributed.broadcast(torch.tensor([float(asked)], device=device)).item())
 
 
 def _adam(model: VAE, lr: float, state: dict[str, Any] | None = None) -> torch.optim.Adam:
@@ -263,6 +419,7 @@ def _snapshot(model: VAE, optimizer: torch.optim.Optimizer) -> tuple[dict[str, A
 
 
 def _finish(history: History, optimizer: torch.optim.Optimizer) -> History:
+    history.skipped = distributed.union(history.skipped)  # every rank gets here at the same step
     history.optimizer_state = optimizer.state_dict()
     return history
 
@@ -299,11 +456,23 @@ def build_parser():
     p.add_argument("--mc-samples", type=int, default=1, help="L: Monte Carlo samples of z per image")
     p.add_argument("--binarize", action="store_true", help="dynamic binarization of the training images")
     p.add_argument("--image-size", type=int, default=None, help="image side for folder data (default 32)")
-    p.add_argument("--channels", type=int, choices=(1, 3), default=1, help="1 grey or 3 RGB (folder data)")
+    p.add_argument("--channels", type=int, choices=(1, 3), default=None, help="1 grey (default) or 3 RGB (folder data)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--data-dir", default=None, help="folder holding MNIST/raw etc. (default ./data or $VAE_DATA_DIR)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch")
+    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU) | cpu | cuda | cuda:N | mps")
+    p.add_argument(
+        "--precision", choices=("fp32", "bf16"), default="fp32", help="bf16: bfloat16 autocast of the forward pass"
+    )
+    p.add_argument("--compile", action="store_true", help="torch.compile the training step (worth it on a GPU)")
+    p.add_argument(
+        "--memory-budget",
+        type=float,
+        default=None,
+        metavar="MB",
+        help="image folders whose decoded images exceed this stream from disk (default 2048 or $VAE_MEMORY_BUDGET_MB)",
+    )
+    p.add_argument("--workers", type=int, default=None, help="DataLoader workers per process when streaming")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch (per process)")
     p.add_argument("--out", default=None, help="checkpoint path (default checkpoints/DATASET-KIND-ARCH-zD.safetensors)")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
@@ -317,88 +486,141 @@ def build_parser():
     return p
 
 
+class UsageError(ValueError):
+    """Flags that do not go together, found after parsing (exit status 2, like argparse's)."""
+
+
 def main(argv: list[str] | None = None) -> int:
-    from .checkpoint import CheckpointError, load_checkpoint
-    from .data import DataError, load_dataset
+    """The CLI; under ``torchrun`` every process runs it, and rank 0 alone prints and writes."""
+    from .checkpoint import CheckpointError
+    from .data import DataError
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.threads is not None and args.threads < 1:
+        parser.error("--threads must be at least 1")
+    if args.iwae_k < 0:
+        parser.error("--iwae-k must be >= 0")
     if args.threads is not None:
-        if args.threads < 1:
-            parser.error("--threads must be at least 1")
         torch.set_num_threads(args.threads)
     try:
-        train_cfg = TrainConfig(
-            dataset=args.dataset,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            seed=args.seed,
-            device=args.device,
-            data_dir=args.data_dir,
-        )
-        hidden = args.hidden or ((32, 64) if args.arch == "conv" else (400,))
-        history, optimizer_state = History(), None
-        out = Path(args.out) if args.out else None
-        if args.resume:
-            if out is None or not out.exists():
-                parser.error("--resume needs --out pointing at an existing checkpoint")
-            ckpt = load_checkpoint(out)
-            model, model_cfg = ckpt.model, ckpt.config
-            history = History.from_dict(ckpt.history)
-            optimizer_state = ckpt.optimizer
-            if ckpt.train is not None:
-                train_cfg = TrainConfig(**{**ckpt.train.to_dict(), "epochs": args.epochs, "device": args.device})
-            if len(history.epochs) >= train_cfg.epochs:
+        distributed.start(resolve_device(args.device))
+    except TrainingError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except Exception as e:  # a rendezvous that fails: one line, not the launcher's traceback
+        print(f"error: cannot join the process group ({e.__class__.__name__}: {e})", file=sys.stderr)
+        return 1
+    try:
+        return _run(args)
+    except UsageError as e:
+        if distributed.is_main():
+            print(f"{parser.prog}: error: {e} (see --help)", file=sys.stderr)
+        return 2
+    except (ConfigError, DataError, CheckpointError, TrainingError, InUseError) as e:
+        if distributed.is_main():
+            print(f"error: {e}", file=sys.stderr)
+        return 1
+    finally:
+        distributed.stop()
+
+
+def _run(args: Any) -> int:
+    """Set up the run (rank 0 reads and claims the checkpoint file; every rank loads the data),
+    then train. Every step that can fail does so on all ranks at once."""
+    from .checkpoint import load_checkpoint
+    from .data import DataError, load_dataset
+
+    train_cfg = TrainConfig(
+        dataset=args.dataset,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        device=args.device,
+        data_dir=args.data_dir,
+        precision=args.precision,
+        compile=args.compile,
+        memory_budget_mb=args.memory_budget,
+        workers=args.workers,
+    )
+    out = Path(args.out) if args.out else None
+    run_settings = {k: getattr(train_cfg, k) for k in ("epochs", "device", "precision", "compile", "workers")}
+    loaded: dict[str, Any] = {}  # rank 0's resumed model
+
+    def read_resume() -> dict[str, Any]:
+        if out is None or not out.exists():
+            raise UsageError("--resume needs --out pointing at an existing checkpoint")
+        ckpt = load_checkpoint(out)
+        loaded["model"] = ckpt.model
+        cfg = train_cfg if ckpt.train is None else TrainConfig(**{**ckpt.train.to_dict(), **run_settings})
+        return {"model": ckpt.config, "train": cfg, "history": ckpt.history, "optimizer": ckpt.optimizer}
+
+    history, optimizer_state, model_cfg = History(), None, None
+    if args.resume:
+        plan = distributed.decide(read_resume)
+        model_cfg, train_cfg, optimizer_state = plan["model"], plan["train"], plan["optimizer"]
+        history = History.from_dict(plan["history"])
+        if len(history.epochs) >= train_cfg.epochs:
+            if distributed.is_main():
                 print(f"{out} already has {len(history.epochs)} epochs; pass a larger --epochs to go on.")
-                return 0
+            return 0
+        if distributed.is_main():
             print(
                 f"resuming {out} at epoch {len(history.epochs) + 1} of {train_cfg.epochs}"
                 + ("" if optimizer_state else " (no optimizer state saved: Adam restarts)")
             )
-        data = load_dataset(
-            train_cfg.dataset, data_dir=train_cfg.data_dir, image_size=args.image_size, channels=args.channels, seed=0
+    c, h, _ = model_cfg.image_shape if model_cfg else (None, None, None)
+    data = distributed.everywhere(
+        lambda: load_dataset(
+            train_cfg.dataset,
+            data_dir=train_cfg.data_dir,
+            image_size=args.image_size or h,
+            channels=args.channels or c or 1,
+            seed=0,
+            memory_budget_mb=train_cfg.memory_budget_mb,
         )
-        if not args.resume:
-            model_cfg = ModelConfig(
-                kind=args.kind,
-                arch=args.arch,
-                image_shape=data.image_shape,
-                hidden=hidden,
-                latent_dim=args.latent_dim,
-                beta=args.beta,
-                likelihood=args.likelihood,
-                sigma=args.sigma,
-                learn_sigma=args.learn_sigma,
-                mc_samples=args.mc_samples,
-                binarize=args.binarize,
-            )
-            out = out or default_out(args.dataset, model_cfg)
-            if out.exists() and not args.overwrite:
-                parser.error(f"{out} exists: pass --overwrite to replace it, or --resume to continue it")
-            torch.manual_seed(train_cfg.seed)
-            model = build_model(model_cfg)
-        elif data.image_shape != model_cfg.image_shape:
+    )
+    if model_cfg is None:
+        model_cfg = ModelConfig(
+            kind=args.kind,
+            arch=args.arch,
+            image_shape=data.image_shape,
+            hidden=args.hidden or ((32, 64) if args.arch == "conv" else (400,)),
+            latent_dim=args.latent_dim,
+            beta=args.beta,
+            likelihood=args.likelihood,
+            sigma=args.sigma,
+            learn_sigma=args.learn_sigma,
+            mc_samples=args.mc_samples,
+            binarize=args.binarize,
+        )
+        out = out or default_out(args.dataset, model_cfg)
+
+        def check_new(path: Path = out) -> None:
+            if path.exists() and not args.overwrite:
+                raise UsageError(f"{path} exists: pass --overwrite to replace it, or --resume to continue it")
+
+        distributed.decide(check_new)
+        torch.manual_seed(train_cfg.seed)
+        model = build_model(model_cfg)
+    else:
+        if data.image_shape != model_cfg.image_shape:
             raise DataError(
                 f"the data's images are {data.image_shape}, the checkpoint's model needs {model_cfg.image_shape}"
             )
-        if args.iwae_k < 0:
-            parser.error("--iwae-k must be >= 0")
-    except (ConfigError, DataError, CheckpointError, TrainingError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    for line in data.skipped:
-        print(f"skipped {line}", file=sys.stderr)
+        # Other ranks start from any weights: DDP copies rank 0's when it wraps the model.
+        model = loaded["model"] if distributed.is_main() else build_model(model_cfg)
+    if distributed.is_main():
+        for line in data.skipped:
+            print(f"skipped {line}", file=sys.stderr)
     assert out is not None
-    try:
-        reserve(out)
-    except InUseError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    distributed.decide(lambda: reserve(out))
     try:
         return _train_and_save(args, out, model, model_cfg, data, train_cfg, history, optimizer_state)
     finally:
-        release(out)
+        if distributed.is_main():
+            release(out)
 
 
 def _train_and_save(
@@ -424,11 +646,13 @@ def _train_and_save(
         stop["asked"] = True
         print("\nstopping after this step and saving (Ctrl-C again to quit without saving)", file=sys.stderr)
 
+    main = distributed.is_main()
     bar = None
-    if not args.quiet:
+    if not args.quiet and main:
         from tqdm import tqdm
 
-        steps = len(data.train_x) // min(train_cfg.batch_size, len(data.train_x))
+        per_rank = data.n_train // distributed.world_size()
+        steps = per_rank // max(1, min(train_cfg.batch_size, per_rank))
         bar = tqdm(
             total=train_cfg.epochs * steps,
             initial=len(history.epochs) * steps,
@@ -464,19 +688,22 @@ def _train_and_save(
             save_now(p.model, p.optimizer)  # every epoch, atomically: a kill loses at most one epoch
         return stop["asked"]
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    # Rank 0 owns Ctrl-C and passes the stop on at the next sync point; the other ranks ignore it.
+    previous = signal.signal(signal.SIGINT, on_sigint if main else signal.SIG_IGN)
     try:
         history = fit(model, data, train_cfg, on_progress, optimizer_state=optimizer_state, history=history)
     except KeyboardInterrupt:
         print(f"\nquit without saving; {out} holds the last finished epoch", file=sys.stderr)
         return 130
-    except TrainingError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
     finally:
         signal.signal(signal.SIGINT, previous)
         if bar is not None:
             bar.close()
+    if not main:  # rank 0 alone evaluates and writes the final checkpoint
+        return 1 if history.error else 0
+    if history.skipped:
+        shown = ", ".join(history.skipped[:5]) + (", ..." if len(history.skipped) > 5 else "")
+        print(f"skipped {len(history.skipped)} unreadable file(s) while training: {shown}", file=sys.stderr)
     if history.error:
         print(
             f"error: {history.error}; {out} keeps the last good epoch" if out.exists() else f"error: {history.error}",
