@@ -128,3 +128,22 @@ def test_helpers_are_plain_for_one_process():
     assert torch.equal(distributed.all_reduce(t), torch.ones(2)) and distributed.union(["b", "a", "b"]) == ["a", "b"]
     with pytest.raises(KeyError):
         distributed.decide(lambda: {}["missing"])
+
+
+def test_devices_under_torchrun(monkeypatch):
+    from vae.train import TrainingError, resolve_device
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    if not torch.cuda.is_available():
+        assert resolve_device("auto") == torch.device("cpu")  # never MPS: it has no distributed backend
+        with pytest.raises(TrainingError, match="no CUDA GPU"):
+            resolve_device("cuda")
+    elif torch.cuda.device_count() >= 2:
+        assert resolve_device("auto") == torch.device("cuda", 1)  # the GPU of LOCAL_RANK
+    else:
+        with pytest.raises(TrainingError, match="no GPU of its own"):
+            resolve_device("auto")
+    with pytest.raises(TrainingError, match="not on MPS"):
+        resolve_device("mps")
+    assert resolve_device("cpu") == torch.device("cpu")

@@ -138,3 +138,16 @@ def test_compile_gives_the_same_training(moons, tiny_cfg, monkeypatch):
     assert results[True][0] == pytest.approx(results[False][0], rel=1e-4)
     for k, v in results[False][1].items():
         assert torch.allclose(results[True][1][k], v, atol=1e-4), k
+
+
+def test_the_cli_says_bf16_is_for_gpus_and_refuses_other_precisions(tmp_path, capsys):
+    args = ["--dataset", "digits", "--hidden", "8", "--latent-dim", "2", "--epochs", "1", "--batch-size", "500"]
+    out = tmp_path / "bf16.safetensors"
+    assert main([*args, "--device", "cpu", "--precision", "bf16", "--iwae-k", "0", "--quiet", "--out", str(out)]) == 0
+    assert "meant for GPUs" in capsys.readouterr().err
+    assert read_metadata(out)["train"]["precision"] == "bf16"
+    with pytest.raises(SystemExit) as e:
+        main([*args, "--precision", "fp16", "--out", str(tmp_path / "no.safetensors")])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--precision" in err[0]
