@@ -64,6 +64,13 @@ def test_two_gloo_processes_end_with_identical_weights(tmp_path):
     ckpt = load_checkpoint(tmp_path / "model.safetensors")
     assert states_equal(ckpt.model.state_dict(), w0)
 
+    # A streamed folder: 81 train files, 40 a rank, 4 steps of 10 a rank and epoch.
+    s0, s1 = (json.loads((tmp_path / f"stream{i}.json").read_text()) for i in (0, 1))
+    assert s0["streamed"] and s0["n_train"] == 81
+    assert [s["step"] for s in s0["history"]["steps"]] == [4, 8]
+    assert s0["history"]["epochs"][0]["loss"] == s1["history"]["epochs"][0]["loss"]
+    assert states_equal(load_file(tmp_path / "stream0.safetensors"), load_file(tmp_path / "stream1.safetensors"))
+
 
 def test_torchrun_cli_trains_resumes_and_writes_one_checkpoint_the_app_loads(tmp_path):
     out = tmp_path / "ddp.safetensors"

@@ -151,3 +151,23 @@ def test_the_cli_says_bf16_is_for_gpus_and_refuses_other_precisions(tmp_path, ca
     assert e.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--precision" in err[0]
+
+
+def test_streaming_workers_from_a_thread_are_spawned(folder):
+    """The app trains in a thread beside its server: its workers must not be forked."""
+    import threading
+
+    data = load_folder(folder, size=SIZE, memory_budget_mb=0.0001)
+    model = build_model(ModelConfig(image_shape=(1, SIZE, SIZE), hidden=(16,), latent_dim=2))
+    seen = {}
+
+    def run():
+        batches = _Batches(data, _cfg(workers=1), torch.device("cpu"))
+        seen["context"] = batches.loader.multiprocessing_context.get_start_method()
+        seen["history"] = fit(model, data, _cfg(epochs=1, workers=1))
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join(120)
+    assert seen["context"] == "spawn" and len(seen["history"].epochs) == 1
+    assert _Batches(data, _cfg(workers=1), torch.device("cpu")).loader.multiprocessing_context is None

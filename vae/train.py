@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -180,6 +181,9 @@ class _Batches:
         workers = config.workers
         if workers is None:
             workers = min(4, max(1, (os.cpu_count() or 1) // self.world))
+        # Forking a process whose other threads may hold locks (the app trains in a thread beside
+        # its server) can deadlock the child: workers are spawned there, forked from a CLI.
+        spawn = workers > 0 and threading.current_thread() is not threading.main_thread()
         self.loader = DataLoader(
             self.stream,
             batch_size=self.bs,
@@ -188,6 +192,7 @@ class _Batches:
             num_workers=workers,
             pin_memory=device.type == "cuda",
             persistent_workers=workers > 0,
+            multiprocessing_context="spawn" if spawn else None,
         )
 
     def epoch(self, epoch: int):
