@@ -7,13 +7,10 @@ real process; the other error paths call ``main(argv)`` in this process.
 import argparse
 import importlib
 import json
-import os
 import shutil
-import subprocess
-import sys
 
 import pytest
-from vae_helpers import ROOT
+from vae_helpers import run_python
 
 from vae.checkpoint import load_checkpoint
 from vae.cli import int_list
@@ -26,16 +23,7 @@ SMALL = ["--dataset", "moons", "--hidden", "16", "--latent-dim", "2", "--batch-s
 
 
 def _run(module, *args, timeout=300):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", module, *map(str, args)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_python("-m", module, *args, timeout=timeout)
 
 
 def _error_lines(stderr: str, prefix: str) -> list[str]:

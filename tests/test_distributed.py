@@ -7,14 +7,12 @@ each doing several checks. The sharding and reduction logic is also unit-tested 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 
 import pytest
 import torch
 from safetensors.torch import load_file
-from vae_helpers import ROOT, make_dataset, states_equal
+from vae_helpers import ROOT, make_dataset, run_python, states_equal
 
 from vae import distributed
 from vae.checkpoint import load_checkpoint
@@ -23,21 +21,12 @@ from vae.meta import read_metadata
 from vae.models import build_model
 from vae.train import _Batches
 
-TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+TORCHRUN = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
 SMALL = ["--dataset", "moons", "--device", "cpu", "--hidden", "16", "--latent-dim", "2", "--batch-size", "250"]
 
 
 def _torchrun(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [*TORCHRUN, *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_python(*TORCHRUN, *args, timeout=timeout)
 
 
 def test_two_gloo_processes_end_with_identical_weights(tmp_path):

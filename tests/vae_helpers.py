@@ -6,6 +6,9 @@ Imported as ``vae_helpers``, not from ``conftest``: tests/e2e has a conftest.py 
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import torch
@@ -14,6 +17,20 @@ from PIL import Image, ImageDraw
 from vae.data import Dataset
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_python(*args: object, timeout: int = 300) -> subprocess.CompletedProcess:
+    """``python ARGS`` in the repository, one thread, no standard input; output captured as text."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, *map(str, args)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def make_dataset(x: torch.Tensor, n_test: int = 4, name: str = "toy") -> Dataset:
