@@ -105,8 +105,10 @@ def test_each_rank_sees_its_own_shard_of_every_epoch(monkeypatch, world):
     for r in range(world):
         monkeypatch.setattr(distributed, "rank", lambda r=r: r)
         batches = _Batches(data, cfg, torch.device("cpu"))
-        torch.manual_seed(7)  # fit seeds every rank alike before an epoch
-        epoch = list(batches.epoch(1))
+        torch.manual_seed(7)  # fit seeds every rank alike before an epoch ...
+        epoch = batches.epoch(1)
+        torch.manual_seed(100 + r)  # ... then each rank differently, for its noise
+        epoch = list(epoch)
         assert all(weight is None and n == 8 and not bad for _, weight, n, bad in epoch)
         rows = [xb.flatten().long().tolist() for xb, *_ in epoch]
         assert len(rows) == (90 // world) // 8

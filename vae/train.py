@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -195,15 +195,21 @@ class _Batches:
             multiprocessing_context="spawn" if spawn else None,
         )
 
-    def epoch(self, epoch: int):
-        """Yield (x (bs, C, H, W) on the device, weight (bs,) or None, rows read, unreadable indices)."""
+    def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor | None, int, list[int]]]:
+        """This epoch's (x (bs, C, H, W) on the device, weight (bs,) or None, rows read, unreadable
+        indices). The order is drawn here, at the call, from the RNG state the caller seeded."""
         if self.stream is None:
-            # Seeded by the caller: the same permutation on every rank, then a stride per rank.
+            # The same permutation on every rank, then a stride per rank: disjoint shares.
             perm = torch.randperm(self.per_rank * self.world, device=self.device)[self.rank :: self.world]
-            for step in range(self.steps):
-                yield self.train_x[perm[step * self.bs : (step + 1) * self.bs]], None, self.bs, []
-            return
+            return self._slices(perm)
         self.sampler.set_epoch(epoch)
+        return self._loaded()
+
+    def _slices(self, perm: torch.Tensor) -> Iterator[tuple[torch.Tensor, None, int, list[int]]]:
+        for step in range(self.steps):
+            yield self.train_x[perm[step * self.bs : (step + 1) * self.bs]], None, self.bs, []
+
+    def _loaded(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None, int, list[int]]]:
         for x, ok, idx in self.loader:
             bad = [] if bool(ok.all()) else idx[~ok].tolist()
             weight = None if not bad else ok.to(self.device, torch.float32, non_blocking=True)
