@@ -168,18 +168,24 @@ def preprocess(
         img.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.LANCZOS, reducing_gap=3.0)
         steps.append((f"shrunk to {img.width}x{img.height}", img))
 
-    arr = np.asarray(img, dtype=np.float32) / 255.0  # (H, W) or (H, W, 3)
+    plain = style == "plain" or c == 3
+    # Plain images stay 8-bit PIL images to the end (the path every streamed training image takes);
+    # the float array is made only where the border test or the ink path needs it.
+    arr = np.asarray(img, dtype=np.float32) / 255.0 if dark_background or not plain else None  # (H, W[, 3])
     inverted = False
     if dark_background:
         grey = arr if arr.ndim == 2 else arr.mean(-1)
         border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
         if float(np.median(border)) > 0.5:
             arr = 1.0 - arr
+            img = ImageOps.invert(img)  # 255 - v: the same pixels as 1 - v/255, in 8 bits
             inverted = True
-            steps.append(("inverted (light background)", _to_pil(arr)))
+            steps.append(("inverted (light background)", img))
 
-    if style == "plain" or c == 3:
-        out = np.asarray(_to_pil(arr).resize((w, h), Image.BILINEAR), dtype=np.float32) / 255.0
+    if plain:
+        small = img.resize((w, h), Image.BILINEAR)
+        out = np.asarray(small, dtype=np.float32) / 255.0
+        steps.append((f"resized to {w}x{h}", small))
     else:
         box = round(min(h, w) * (20 / 28 if style == "digit" else 24 / 28))
         # Subtract the background so that paper, even unevenly lit, does not count as ink.
@@ -191,7 +197,7 @@ def preprocess(
         out = _center_by_mass(ink, h, box)
         out = np.asarray(Image.fromarray(out).resize((w, h), Image.BILINEAR)) if (h != w) else out
         out = np.clip(out, 0, 1)
-    steps.append((f"cropped, centred, resized to {w}x{h}" if style != "plain" else f"resized to {w}x{h}", _to_pil(out)))
+        steps.append((f"cropped, centred, resized to {w}x{h}", _to_pil(out)))
     tensor = torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32))
     tensor = tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1)
     return Preprocessed(tensor=tensor.clamp(0, 1).contiguous(), steps=steps, inverted=inverted)
