@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,35 +33,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common import BenchError, cpu_cores, cpu_name, run_limited  # noqa: E402
+
 from vae.meta import CheckpointError, read_metadata  # noqa: E402
 
 STDERR_TAIL = 25  # lines of a failed launch's stderr to print
-
-
-class BenchError(Exception):
-    """A run failed; the message says which and why in one line."""
-
-
-# --------------------------------------------------------------------------- the machine
-
-
-def cpu_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or platform.machine() or "CPU"
 
 
 # --------------------------------------------------------------------------- one launch
@@ -129,29 +103,13 @@ def run_once(args, n: int, batch: int, threads: int, out: Path) -> dict:
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
     cmd = launch_cmd(args, n, batch, threads, out)
     t0 = time.perf_counter()
-    # A session of its own, so that a timeout ends torchrun and its workers together.
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
-    try:
-        stdout, stderr = proc.communicate(timeout=args.timeout or None)
-    except subprocess.TimeoutExpired:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(proc.pid, sig)
-                proc.communicate(timeout=10)
-                break
-            except ProcessLookupError:
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        raise BenchError(f"{n}-process launch did not finish within --timeout {args.timeout:.0f} s") from None
+    returncode, stdout, stderr = run_limited(cmd, ROOT, env, args.timeout, f"{n}-process launch")
     wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        print(f"--- last lines of the {n}-process launch's output (exit {proc.returncode}):", file=sys.stderr)
+    if returncode != 0:
+        print(f"--- last lines of the {n}-process launch's output (exit {returncode}):", file=sys.stderr)
         print(failure_tail(stderr, stdout) or "(no output)", file=sys.stderr)
         print("--- command: " + " ".join(cmd), file=sys.stderr)
-        raise BenchError(f"the {n}-process launch of vae.train failed (exit {proc.returncode}); see its output above")
+        raise BenchError(f"the {n}-process launch of vae.train failed (exit {returncode}); see its output above")
     try:
         epochs = (read_metadata(out).get("history") or {}).get("epochs") or []
     except CheckpointError as e:

@@ -33,46 +33,19 @@ import gzip
 import json
 import os
 import resource
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from common import BenchError, cpu_cores, cpu_name, run_limited  # beside this file
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT = "FOLDER_STREAM_RESULT "  # prefix of the child's one JSON line on stdout
 IMAGE_SIZE = 28
 MNIST_TRAIN = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
-
-
-class BenchError(Exception):
-    """The benchmark cannot go on; the message says why in one line."""
-
-
-# --------------------------------------------------------------------------- the machine
-
-
-def cpu_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or platform.machine() or "CPU"
 
 
 def torch_version() -> str:
@@ -231,28 +204,12 @@ def run_child(args, folder: Path, mode: str, workers: int) -> dict:
     env = dict(os.environ)
     env["OMP_NUM_THREADS"] = str(args.threads)
     name = label(mode, workers)
-    # A session of its own, so that a timeout ends the trainer and its workers together.
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
-    try:
-        stdout, stderr = proc.communicate(timeout=args.timeout or None)
-    except subprocess.TimeoutExpired:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(proc.pid, sig)
-                proc.communicate(timeout=10)
-                break
-            except ProcessLookupError:
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        raise BenchError(f"the {name} run did not finish within --timeout {args.timeout:.0f} s") from None
+    returncode, stdout, stderr = run_limited(cmd, ROOT, env, args.timeout, f"{name} run")
     lines = [line for line in stdout.splitlines() if line.startswith(RESULT)]
-    if proc.returncode != 0 or not lines:
+    if returncode != 0 or not lines:
         errs = [line.strip() for line in stderr.splitlines() if line.strip()]
         why = next((e for e in reversed(errs) if e.startswith("error:")), errs[-1] if errs else "no output")
-        raise BenchError(f"the {name} run failed (exit {proc.returncode}): {why.removeprefix('error: ')}")
+        raise BenchError(f"the {name} run failed (exit {returncode}): {why.removeprefix('error: ')}")
     out = json.loads(lines[-1][len(RESULT) :])
     steady = out["epochs"][1:] or out["epochs"]  # the first epoch includes starting the workers
     out["samples_per_s"] = statistics.median(e["samples_per_s"] for e in steady)

@@ -1,0 +1,58 @@
+"""What the benchmark scripts share: the machine's description and a child run with a time limit.
+
+Torch-free on purpose: ``folder_stream.py``'s parent process must not import torch, or its peak RSS
+would be carried into every child it measures.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import signal
+import subprocess
+from pathlib import Path
+
+
+class BenchError(Exception):
+    """A run failed or the benchmark cannot go on; the message says why in one line."""
+
+
+def cpu_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "CPU"
+
+
+def run_limited(
+    cmd: list[str], cwd: Path, env: dict[str, str], timeout: float | None, name: str
+) -> tuple[int, str, str]:
+    """Run ``cmd`` in a session of its own and return (exit status, stdout, stderr); past ``timeout``
+    seconds the whole session (a launcher and its workers) is ended and BenchError raised."""
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout or None)
+    except subprocess.TimeoutExpired:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(proc.pid, sig)
+                proc.communicate(timeout=10)
+                break
+            except ProcessLookupError:
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        raise BenchError(f"the {name} did not finish within --timeout {timeout:.0f} s") from None
+    return proc.returncode, stdout, stderr
