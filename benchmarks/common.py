@@ -56,3 +56,17 @@ def run_limited(
                 continue
         raise BenchError(f"the {name} did not finish within --timeout {timeout:.0f} s") from None
     return proc.returncode, stdout, stderr
+
+
+def print_table(head: list[str], cells: list[tuple[str, ...]], markdown: bool = False) -> None:
+    """Right-aligned columns, and the same rows as a Markdown table if asked."""
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(head)]
+    print("  " + "  ".join(h.rjust(w) for h, w in zip(head, widths)))
+    for c in cells:
+        print("  " + "  ".join(v.rjust(w) for v, w in zip(c, widths)))
+    if markdown:
+        print()
+        print("| " + " | ".join(head) + " |")
+        print("|" + "---|" * len(head))
+        for c in cells:
+            print("| " + " | ".join(c) + " |")

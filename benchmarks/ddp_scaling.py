@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import BenchError, cpu_cores, cpu_name, run_limited  # noqa: E402
+from common import BenchError, cpu_cores, cpu_name, print_table, run_limited  # noqa: E402
 
 from vae.meta import CheckpointError, read_metadata  # noqa: E402
 
@@ -241,18 +241,9 @@ def main(argv: list[str] | None = None) -> int:
         (str(n), str(t), str(gb), f"{s:,.0f}", f"{ra:.2f}x", f"{ef:.0%}", f"{w:.1f}", f"{el:.2f}")
         for n, t, gb, s, ra, ef, w, el in rows
     ]
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(head)]
     med = f" (median of {args.repeats})" if args.repeats > 1 else ""
     print(f"results{med}; ratio = N-process samples/s / 1-process samples/s, efficiency = ratio / N:")
-    print("  " + "  ".join(h.rjust(w) for h, w in zip(head, widths)))
-    for c in cells:
-        print("  " + "  ".join(x.rjust(w) for x, w in zip(c, widths)))
-    if args.markdown:
-        print()
-        print("| " + " | ".join(head) + " |")
-        print("|" + "---|" * len(head))
-        for c in cells:
-            print("| " + " | ".join(c) + " |")
+    print_table(head, cells, args.markdown)
     for n, _, _, _, ratio, eff, _, elbo in rows[1:]:
         print(
             f"{n} processes / 1 process: {ratio:.2f}x samples/s, efficiency {eff:.0%}; "

@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import BenchError, cpu_cores, cpu_name, run_limited  # beside this file
+from common import BenchError, cpu_cores, cpu_name, print_table, run_limited  # beside this file
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT = "FOLDER_STREAM_RESULT "  # prefix of the child's one JSON line on stdout
@@ -334,21 +334,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"{med(m, 'test_elbo'):.2f}",
             )
         )
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(head)]
     medians = f" (medians of {args.repeats})" if args.repeats > 1 else ""
     print(
         f"results{medians}; test ELBO in nats/image (higher is better); workers' peak RSS is the largest worker's, "
         "shared copy-on-write pages included:"
     )
-    print("  " + "  ".join(h.rjust(w) for h, w in zip(head, widths)))
-    for c in cells:
-        print("  " + "  ".join(v.rjust(w) for v, w in zip(c, widths)))
-    if args.markdown:
-        print()
-        print("| " + " | ".join(head) + " |")
-        print("|" + "---|" * len(head))
-        for c in cells:
-            print("| " + " | ".join(c) + " |")
+    print_table(head, cells, args.markdown)
 
     mem = modes[0]
     print(f"in-memory load: {1e3 * med(mem, 'load_s') / args.n:.3f} ms per image (listing, decoding, the split)")
