@@ -7,6 +7,7 @@ CLI: ``python -m vae.train --dataset moons --kind vae --arch mlp --hidden 400 --
 from __future__ import annotations
 
 import copy
+import math
 import os
 import re
 import signal
@@ -274,47 +275,44 @@ def fit(
     good_state = _snapshot(model, optimizer)
     t_start, seen = time.perf_counter(), 0
     total_steps = (config.epochs - start) * steps
-    no_bad = float("inf")
+    one = torch.ones((), device=device)
 
     for epoch in range(start + 1, config.epochs + 1):
         torch.manual_seed(config.seed * 100_003 + epoch)
         epoch_batches = batches.epoch(epoch)
         if world > 1:  # after the shared permutation: each rank draws its own noise
             torch.manual_seed((config.seed * 100_003 + epoch) * 1_000 + distributed.rank())
-        # Running sums on the device (loss, recon, KL, images); the first step with a
-        # non-finite loss. Read back only every log_every steps: no host sync per step on a GPU.
+        # Running sums on the device (loss, recon, KL, images), read back only every log_every
+        # steps: no host sync per step on a GPU. A non-finite loss leaves the sums non-finite.
         sums = torch.zeros(4, device=device)
-        first_bad = torch.full((), no_bad, device=device)
         t_epoch = time.perf_counter()
         try:
             for step, (xb, weight, rows, bad) in enumerate(epoch_batches, start=1):
                 if cfg.binarize:
                     xb = torch.bernoulli(xb)
                 loss, recon, kl = step_fn(xb, weight)
-                first_bad = torch.where(torch.isfinite(loss) | (first_bad < no_bad), first_bad, float(step))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 with torch.no_grad():
-                    sums += torch.stack([loss.float(), recon.float(), kl.float(), torch.ones((), device=device)]) * rows
+                    sums += torch.stack([loss.float(), recon.float(), kl.float(), one]) * rows
                 seen += rows
                 if bad:
                     history.skipped.extend(batches.stream.path(i) for i in bad)
                 if step % config.log_every and step != steps:
                     continue
                 # A sync point, at the same steps on every rank.
-                stats = distributed.all_reduce(sums.clone())
-                bad_step = distributed.all_reduce(first_bad.clone(), "min").item()
-                if bad_step < no_bad:  # restore the last epoch's state: a NaN step has already moved Adam
+                stats = distributed.all_reduce(sums.clone())  # a NaN on any rank reaches every rank
+                loss_m, recon_m, kl_m = (stats[:3] / stats[3].clamp(min=1)).tolist()
+                if not math.isfinite(loss_m):  # restore the last epoch's state: NaN steps have moved Adam
                     model.load_state_dict(good_state[0])
                     optimizer.load_state_dict(good_state[1])
                     history.error = (
-                        f"the loss became non-finite (NaN or infinite) at epoch {epoch}, step {int(bad_step)}: "
+                        f"the loss became non-finite (NaN or infinite) in epoch {epoch}, by step {step}: "
                         f"training stopped and the weights of epoch {epoch - 1} were kept "
                         f"(try a smaller learning rate than {config.lr})"
                     )
                     return _finish(history, optimizer)
-                loss_m, recon_m, kl_m = (stats[:3] / stats[3].clamp(min=1)).tolist()
                 global_step = (epoch - 1) * steps + step
                 history.steps.append(
                     {"epoch": epoch, "step": global_step, "loss": loss_m, "recon": recon_m, "kl": kl_m}
