@@ -21,7 +21,7 @@ from vae.explore import (
     prior_log_density,
     strip,
 )
-from vae.images import ImageError, preprocess, to_pil
+from vae.images import SUFFIXES, ImageError, preprocess, to_pil
 
 active = page_header(
     "Interpolate", "Walk between two images in latent space; compare the VAE, the AE and a pixel cross-fade."
@@ -53,9 +53,7 @@ def endpoint(side: str, default_idx: int) -> tuple[torch.Tensor, str] | None:
         i = idxs[int(k)]
         return data.test_x[i], f"{labels[label]} #{i}"
     if src == "upload":
-        up = st.file_uploader(
-            "Image", type=["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff"], key=f"ip_{side}_upload"
-        )
+        up = st.file_uploader("Image", type=list(SUFFIXES), key=f"ip_{side}_upload")
         if up is None:
             st.info("Upload an image to use it as this end.")
             return None

@@ -10,9 +10,8 @@ import torch
 from ui.common import cache_key, codes_of, explain, page_header, show
 from vae import maps
 from vae.explore import nearest
-from vae.images import limit_total
+from vae.images import SUFFIXES, limit_total
 
-UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff"]
 NEIGHBOURS = 8
 GRID_EXTENT = (0.05, 0.95)  # the manifold grid's quantiles of N(0, 1)
 
@@ -111,7 +110,7 @@ method = c2.radio(
 )
 uploaded = c3.file_uploader(
     "Place your own images on the map",
-    type=UPLOAD_TYPES,
+    type=list(SUFFIXES),
     accept_multiple_files=True,
     key="map_upload",
     help="Each image is preprocessed like the training data and encoded to its posterior mean.",

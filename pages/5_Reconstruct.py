@@ -10,7 +10,7 @@ from PIL import Image
 
 from ui.common import cache_key, explain, page_header
 from vae.explore import png_bytes
-from vae.images import limit_total, to_pil
+from vae.images import SUFFIXES, limit_total, to_pil
 from vae.scoring import (
     IWAE_K,
     REFERENCE_LIMIT,
@@ -29,7 +29,6 @@ try:  # optional: a drawing canvas, if streamlit-drawable-canvas is installed
 except Exception:  # not installed, or incompatible with this Streamlit
     st_canvas = None
 
-UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff"]
 MAX_FILES = 50  # scored per run; IWAE decodes k samples per image
 EXAMPLES = 200  # test images offered in the picker
 THUMB = 112  # preprocessing steps are shown in THUMB x THUMB boxes
@@ -134,7 +133,7 @@ tab_up, tab_ex, tab_draw = st.tabs(["Upload images", "Use a test image", "Draw"]
 with tab_up:
     files = st.file_uploader(
         "Images (PNG, JPEG, GIF, BMP, WebP, TIFF)",
-        type=UPLOAD_TYPES,
+        type=list(SUFFIXES),
         accept_multiple_files=True,
         key="rc_upload",
         help="Each file is preprocessed like the model's data set; unusable files are reported and skipped.",

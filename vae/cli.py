@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import NoReturn
+
+from .distributed import env_rank
 
 
 class ArgParser(argparse.ArgumentParser):
     """argparse that reports a bad flag or value in one line, without the usage block."""
 
     def error(self, message: str) -> NoReturn:
-        if os.environ.get("RANK", "0") == "0":  # under torchrun every process parses: one says it
+        if env_rank() == 0:  # under torchrun every process parses: one says it
             print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
         sys.exit(2)
 

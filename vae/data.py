@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .images import ImageError, preprocess
+from .images import SUFFIXES, ImageError, preprocess
 
 PHASE_NAMES = (
     "new moon",
@@ -31,7 +31,7 @@ PHASE_NAMES = (
     "waning crescent",
 )
 DATASETS = ("moons", "digits", "mnist", "fashion-mnist")
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
+IMAGE_SUFFIXES = {f".{s}" for s in SUFFIXES}
 
 # Image folders whose decoded float32 images would take more than this stream from disk.
 DEFAULT_MEMORY_BUDGET_MB = 2048.0
@@ -189,10 +189,15 @@ def load_moons(n_train: int = 6000, n_test: int = 1000, size: int = 28, seed: in
 # --------------------------------------------------------------------------- digits, MNIST
 
 
+def _split_indices(n: int, test_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A seeded train / test split of range(n): (train indices, test indices), at least one test item."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    n_test = max(1, round(n * test_fraction))
+    return perm[n_test:], perm[:n_test]
+
+
 def _split(x: torch.Tensor, y: torch.Tensor, test_fraction: float, seed: int) -> tuple[torch.Tensor, ...]:
-    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
-    n_test = max(1, round(len(x) * test_fraction))
-    te, tr = perm[:n_test], perm[n_test:]
+    tr, te = _split_indices(len(x), test_fraction, seed)
     return x[tr], y[tr], x[te], y[te]
 
 
@@ -389,9 +394,7 @@ def _stream_folder(
     test_fraction: float,
 ) -> Dataset:
     """A folder too big for memory: split the file list as ``_split`` splits tensors."""
-    perm = torch.randperm(len(files), generator=torch.Generator().manual_seed(seed)).tolist()
-    n_test = max(1, round(len(files) * test_fraction))
-    te, tr = perm[:n_test], perm[n_test:]
+    tr, te = (idx.tolist() for idx in _split_indices(len(files), test_fraction, seed))
     skipped: list[str] = []
     # Test files past STREAM_TEST_MAX are used for neither training nor testing.
     te = te[:STREAM_TEST_MAX]

@@ -29,6 +29,7 @@ NOISE_FLOOR = 0.15  # ink below this fraction of the brightest stroke is treated
 # would hand the bytes to Ghostscript.
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")
 FORMAT_NAMES = "PNG, JPEG, GIF, BMP, WebP or TIFF"
+SUFFIXES = ("png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff")  # file names of those formats
 
 
 class ImageError(ValueError):

@@ -27,11 +27,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .explore import nearest
 from .images import ImageError, preprocess
+from .registry import REPO_ROOT
 
 METHODS = ("raw", "pca", "tsne")
 METHOD_NAMES = {"raw": "raw (z₁, z₂)", "pca": "PCA", "tsne": "t-SNE"}
-REPO_ROOT = Path(__file__).resolve().parent.parent
 MAX_POINTS = 10_000
 
 Progress = Callable[[float, str], None]
@@ -236,10 +237,7 @@ class LatentMap:
 
 def neighbours(reference: np.ndarray | Tensor, queries: np.ndarray | Tensor, k: int) -> np.ndarray:
     """Indices (M, k) of the k nearest reference rows (Euclidean) of each query, nearest first."""
-    ref = torch.from_numpy(_as_array(reference))
-    q = torch.from_numpy(_as_array(queries))
-    d = torch.cdist(q, ref)
-    return d.topk(min(k, len(ref)), dim=1, largest=False).indices.numpy()
+    return nearest(torch.from_numpy(_as_array(reference)), torch.from_numpy(_as_array(queries)), k)[1].numpy()
 
 
 def fit_map(
