@@ -122,6 +122,12 @@ labels = labels_all[:n]
 # --------------------------------------------------------------------------- uploads
 
 
+@st.cache_resource(show_spinner="Decoding the grid…", max_entries=16)
+def _manifold(model_key: str, k: int, _model) -> torch.Tensor:
+    """The k x k decoded grid (up to 900 decodes): once per model and size, not on every click."""
+    return maps.manifold_image(_model, k, *GRID_EXTENT)
+
+
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _encode_uploads(model_key: str, digests: tuple, style: str, dark: bool, _files, _model) -> maps.Uploads:
     """Uploads preprocessed and encoded once per model and set of files (not again on every click)."""
@@ -134,8 +140,7 @@ if uploaded:
     for name, why in refused:
         c3.error(f"{name}: {why}")
     digests = tuple((name, hashlib.sha256(b).hexdigest()) for name, b in files)
-    style = active.ckpt.dataset.get("style", "plain")
-    dark = bool(active.ckpt.dataset.get("dark_background", True))
+    style, dark = active.upload_style
     with st.spinner(f"Encoding {len(uploaded)} upload(s)…"):
         ups = _encode_uploads(model_key, digests, style, dark, files, model)
     for name, why in ups.errors:
@@ -289,8 +294,7 @@ if D == 2:
         key="map_grid_n",
         help="Codes on the Gaussian inverse-CDF grid from the 5 % to the 95 % quantile in each dimension.",
     )
-    with st.spinner("Decoding the grid…"):
-        grid = maps.manifold_image(model, k, *GRID_EXTENT)
+    grid = _manifold(model_key, k, model)
     with g2:
         show(
             grid,

@@ -73,8 +73,7 @@ if active is None:
 model, cfg = active.model, active.config
 key = cache_key(active)
 is_ae = model.deterministic
-style = active.ckpt.dataset.get("style") or (active.data.style if active.data is not None else "plain")
-dark = bool(active.ckpt.dataset.get("dark_background", active.data.dark_background if active.data else True))
+style, dark = active.upload_style
 
 
 @st.cache_resource(show_spinner=f"Scoring up to {REFERENCE_LIMIT:,} test images for the percentile…", max_entries=16)

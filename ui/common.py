@@ -64,6 +64,16 @@ class Active:
     def config(self):
         return self.ckpt.config
 
+    @property
+    def upload_style(self) -> tuple[str, bool]:
+        """How uploads are preprocessed for this model (a vae.images style) and whether its data has
+        a dark background: from the checkpoint, else from its data set (loaded only if needed)."""
+        ds = self.ckpt.dataset
+        data = None if "style" in ds and "dark_background" in ds else self.data
+        style = ds.get("style") or (data.style if data is not None else "plain")
+        dark = ds.get("dark_background", data.dark_background if data is not None else True)
+        return style, bool(dark)
+
 
 @st.cache_resource(show_spinner="Loading checkpoint…", max_entries=16)
 def _load_path(path: str, mtime: float) -> Checkpoint:
@@ -210,12 +220,12 @@ def show(x: torch.Tensor, caption: str | None = None, width: int | str = "conten
     st.image(to_pil(x, scale=scale), caption=caption, width=width, output_format="PNG")
 
 
-def page_header(title: str, line: str, needs_data: bool = True) -> Active | None:
+def page_header(title: str, line: str) -> Active | None:
     """Page set-up shared by every page: config, title, the model picker (and the data's note)."""
     st.set_page_config(page_title=f"{title} · VAE Explorer", page_icon="🌗", layout="wide")
     st.title(title)
     st.caption(line)
     active = pick_model()
-    if active is not None and needs_data and active.data_note:
+    if active is not None and active.data_note:
         st.info(active.data_note)
     return active
