@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .checkpoint import atomic_write
 from .explore import nearest
 from .images import ImageError, preprocess
 from .registry import REPO_ROOT
@@ -267,25 +267,6 @@ _KEY = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 def default_cache_dir() -> Path:
     """$VAE_CACHE_DIR, else .cache/ under the repository root (git-ignored)."""
     return Path(os.environ.get("VAE_CACHE_DIR") or REPO_ROOT / ".cache")
-
-
-def atomic_write(path: Path, write: Callable[[Any], None]) -> None:
-    """Write a file through ``write(fileobj)`` into a temporary file beside it, then rename it into place:
-    a reader sees the old file or the whole new one, never a half-written one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 class DiskCache:
