@@ -1,20 +1,20 @@
 """vae: Variational AutoEncoders in pure PyTorch (no Streamlit here).
 
 The pieces, named after the math (Kingma & Welling 2013):
-``VAE.encode -> (mu, logvar)``, ``VAE.reparameterize`` (z = mu + sigma * eps),
-``VAE.decode``, ``objectives.elbo_terms`` (E_q[log p(x|z)] - KL), ``objectives.iwae_bound``.
+``VAE.encode -> DiagonalGaussian`` (the posterior q(z|x): ``mean``, ``std``, ``sample(generator)``,
+the reparameterization z = mu + sigma * eps, ``kl()``, ``log_prob(z)``), ``VAE.decode``,
+``objectives.elbo_terms`` (E_q[log p(x|z)] - KL), ``objectives.iwae_bound``.
 """
 
 import importlib
 
-# Every name is imported on first use: `import vae.registry` or `vae.meta` then costs no torch
+# Every name is imported on first use: `import vae.meta` then costs no torch
 # import (the app shows its model card meanwhile), and `python -m vae.train` / `vae.evaluate`
 # do not find their module already imported. (`vae.evaluate` is the module; its function is
 # `vae.evaluate.evaluate`.)
 _LAZY = {
     "Checkpoint": "checkpoint",
     "CheckpointError": "meta",
-    "load": "checkpoint",
     "load_checkpoint": "checkpoint",
     "save": "checkpoint",
     "ConfigError": "config",
@@ -30,7 +30,8 @@ _LAZY = {
     "build_model": "models",
     "elbo_terms": "objectives",
     "iwae_bound": "objectives",
-    "kl_divergence": "objectives",
+    "model_input": "objectives",
+    "DiagonalGaussian": "distributions",
     "fit": "train",
     "History": "train",
     "Progress": "train",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -157,7 +158,7 @@ def load_checkpoint(source: str | Path | bytes, name: str | None = None, device:
     except (SafetensorError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"{name} is not a valid safetensors file ({e})") from None
 
-    model = build_model(config)
+    model = build_model(config, torch.Generator())  # its weights are replaced below
     expected = model.state_dict()
     weights = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
     missing = sorted(set(expected) - set(weights))
@@ -197,7 +198,58 @@ def load_checkpoint(source: str | Path | bytes, name: str | None = None, device:
     )
 
 
-def load(source: str | Path | bytes, device: str = "cpu") -> tuple[VAE, ModelConfig]:
-    """Load a checkpoint's model (in eval mode) and its config; raise CheckpointError if unusable."""
-    ckpt = load_checkpoint(source, device=device)
-    return ckpt.model, ckpt.config
+# --------------------------------------------------------------------------- one writer per file
+
+
+class InUseError(RuntimeError):
+    """Another training run (the app's or the CLI's) is writing this checkpoint right now."""
+
+
+def lock_path(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
+def reserve(path: Path) -> None:
+    """Claim ``path`` for one training run: create ``PATH.lock`` atomically (O_EXCL), so two runs,
+    in one process or in two (the app and the CLI), never write the same file.
+
+    The lock names its process; a lock left by a process that died (killed mid-run) is taken over.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = lock_path(path)
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            if _stale(lock):
+                lock.unlink(missing_ok=True)
+                continue
+            raise InUseError(
+                f"{path} is being written by another training run (remove {lock.name} if none is)"
+            ) from None
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{os.getpid()} {socket.gethostname()}\n")
+        return
+    raise InUseError(f"{path} is being written by another training run")
+
+
+def _stale(lock: Path) -> bool:
+    """True if the lock names a process of this machine that no longer runs."""
+    try:
+        pid_text, host = lock.read_text().split()[:2]
+        pid = int(pid_text)
+    except (OSError, ValueError):
+        return False  # unreadable or being written: assume it is live
+    if host != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def release(path: Path) -> None:
+    lock_path(path).unlink(missing_ok=True)

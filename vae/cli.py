@@ -1,12 +1,30 @@
-"""Command-line helpers shared by ``vae.train`` and ``vae.evaluate``."""
+"""The command lines: ``python -m vae.train`` (``train_main``) and ``python -m vae.evaluate``
+(``evaluate_main``). Both call the engine (``fit``, ``evaluate``) and print; nothing else calls them."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
+import re
+import signal
 import sys
-from typing import NoReturn
+import time
+from pathlib import Path
+from typing import Any, NoReturn
 
+import torch
+
+from . import distributed
+from .checkpoint import CheckpointError, InUseError, load_checkpoint, release, reserve, save
+from .config import ConfigError, ModelConfig, TrainConfig, field_type, parse_ints
+from .data import DataError, Dataset, load_dataset
 from .distributed import env_rank
+from .evaluate import ACTIVE_UNIT_NATS, evaluate
+from .meta import checkpoint_dir
+from .models import VAE, build_model
+from .objectives import model_input
+from .train import History, Progress, TrainingError, fit, resolve_device
 
 
 class ArgParser(argparse.ArgumentParser):
@@ -21,9 +39,382 @@ class ArgParser(argparse.ArgumentParser):
 def int_list(text: str) -> tuple[int, ...]:
     """'512,256' -> (512, 256), for --hidden."""
     try:
-        values = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if not values or any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
-    return values
+        return parse_ints(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+# --------------------------------------------------------------------------- python -m vae.train
+
+
+def default_out(dataset: str, cfg: ModelConfig) -> Path:
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(dataset.removeprefix("folder:")).name or "folder").strip("-")
+    return checkpoint_dir() / f"{stem}-{cfg.kind}-{cfg.arch}-z{cfg.latent_dim}.safetensors"
+
+
+def add_config_flags(parser: Any, cls: type) -> None:
+    """One flag for each field of ``cls`` whose schema names one (``vae.config.option``): its default,
+    help, choices and type come from there; a boolean is a ``store_true`` switch."""
+    for f in dataclasses.fields(cls):
+        m = f.metadata
+        if "flag" not in m:
+            continue
+        tp, _ = field_type(cls, f.name)
+        kw: dict[str, Any] = {"default": f.default}
+        if m.get("help"):
+            kw["help"] = m["help"]
+        if tp is bool:
+            kw["action"] = "store_true"
+        else:
+            kw.update({k: m[k] for k in ("choices", "metavar") if k in m})
+            if tp in (int, float):
+                kw["type"] = tp
+        parser.add_argument(m["flag"], **kw)
+
+
+def config_values(cls: type, args: Any) -> dict[str, Any]:
+    """The parsed values of ``cls``'s flags (see ``add_config_flags``), by field name."""
+    return {
+        f.name: getattr(args, f.metadata["flag"].lstrip("-").replace("-", "_"))
+        for f in dataclasses.fields(cls)
+        if "flag" in f.metadata
+    }
+
+
+def build_parser() -> ArgParser:
+    """The flags of ``python -m vae.train``: one per flagged config field, and the run's own."""
+    p = ArgParser(prog="python -m vae.train", description="Train a VAE (or an AE) and save a checkpoint.")
+    model = p.add_argument_group("model")
+    add_config_flags(model, ModelConfig)
+    model.add_argument(
+        "--hidden",
+        type=int_list,
+        default=None,
+        help="layer widths (mlp, default 400) or conv channels (conv, default 32,64), e.g. 512,256",
+    )
+    model.add_argument("--image-size", type=int, default=None, help="image side for folder data (default 32)")
+    model.add_argument(
+        "--channels", type=int, choices=(1, 3), default=None, help="1 grey (default) or 3 RGB (folder data)"
+    )
+    add_config_flags(p.add_argument_group("training"), TrainConfig)
+    run = p.add_argument_group("run")
+    run.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch (per process)")
+    run.add_argument(
+        "--out", default=None, help="checkpoint path (default checkpoints/DATASET-KIND-ARCH-zD.safetensors)"
+    )
+    run.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    run.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    run.add_argument("--iwae-k", type=int, default=100, help="importance samples for the final test IWAE (0: skip)")
+    run.add_argument(
+        "--no-optimizer-state",
+        action="store_true",
+        help="leave Adam's state out of the checkpoint (3x smaller; --resume then restarts Adam)",
+    )
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+class UsageError(ValueError):
+    """Flags that do not go together, found after parsing (exit status 2, like argparse's)."""
+
+
+def train_main(argv: list[str] | None = None) -> int:
+    """``python -m vae.train``; under ``torchrun`` every process runs it, and rank 0 alone prints and writes."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.threads is not None and args.threads < 1:
+        parser.error("--threads must be at least 1")
+    if args.iwae_k < 0:
+        parser.error("--iwae-k must be >= 0")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    try:
+        device = resolve_device(args.device)
+        distributed.start(device)
+    except TrainingError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except Exception as e:  # a rendezvous that fails: one line, not the launcher's traceback
+        print(f"error: cannot join the process group ({e.__class__.__name__}: {e})", file=sys.stderr)
+        return 1
+    if args.precision == "bf16" and device.type == "cpu" and distributed.is_main():
+        print(
+            "note: --precision bf16 is meant for GPUs; CPUs without bfloat16 arithmetic emulate it "
+            "(8x slower than fp32 on a 2-core AVX2 machine)",
+            file=sys.stderr,
+        )
+    try:
+        return _run(args)
+    except UsageError as e:
+        if distributed.is_main():
+            print(f"{parser.prog}: error: {e} (see --help)", file=sys.stderr)
+        return 2
+    except (ConfigError, DataError, CheckpointError, TrainingError, InUseError) as e:
+        if distributed.is_main():
+            print(f"error: {e}", file=sys.stderr)
+        return 1
+    finally:
+        distributed.stop()
+
+
+def _run(args: Any) -> int:
+    """Set up the run (rank 0 reads and claims the checkpoint file; every rank loads the data),
+    then train. Every step that can fail does so on all ranks at once."""
+    train_cfg = TrainConfig(**config_values(TrainConfig, args))
+    out = Path(args.out) if args.out else None
+    run_settings = {k: getattr(train_cfg, k) for k in ("epochs", "device", "precision", "compile", "workers")}
+    loaded: dict[str, Any] = {}  # rank 0's resumed model
+
+    def read_resume() -> dict[str, Any]:
+        if out is None or not out.exists():
+            raise UsageError("--resume needs --out pointing at an existing checkpoint")
+        ckpt = load_checkpoint(out)
+        loaded["model"] = ckpt.model
+        cfg = train_cfg if ckpt.train is None else TrainConfig(**{**ckpt.train.to_dict(), **run_settings})
+        return {"model": ckpt.config, "train": cfg, "history": ckpt.history, "optimizer": ckpt.optimizer}
+
+    history, optimizer_state, model_cfg = History(), None, None
+    if args.resume:
+        plan = distributed.decide(read_resume)
+        model_cfg, train_cfg, optimizer_state = plan["model"], plan["train"], plan["optimizer"]
+        history = History.from_dict(plan["history"])
+        if len(history.epochs) >= train_cfg.epochs:
+            if distributed.is_main():
+                print(f"{out} already has {len(history.epochs)} epochs; pass a larger --epochs to go on.")
+            return 0
+        if distributed.is_main():
+            print(
+                f"resuming {out} at epoch {len(history.epochs) + 1} of {train_cfg.epochs}"
+                + ("" if optimizer_state else " (no optimizer state saved: Adam restarts)")
+            )
+    c, h, _ = model_cfg.image_shape if model_cfg else (None, None, None)
+    data = distributed.everywhere(
+        lambda: load_dataset(
+            train_cfg.dataset,
+            data_dir=train_cfg.data_dir,
+            image_size=args.image_size or h,
+            channels=args.channels or c or 1,
+            seed=0,
+            memory_budget_mb=train_cfg.memory_budget_mb,
+        )
+    )
+    if model_cfg is None:
+        model_cfg = ModelConfig(
+            **config_values(ModelConfig, args),
+            image_shape=data.image_shape,
+            hidden=args.hidden or ((32, 64) if args.arch == "conv" else (400,)),
+        )
+        out = out or default_out(args.dataset, model_cfg)
+
+        def check_new(path: Path = out) -> None:
+            if path.exists() and not args.overwrite:
+                raise UsageError(f"{path} exists: pass --overwrite to replace it, or --resume to continue it")
+
+        distributed.decide(check_new)
+        model = build_model(model_cfg, torch.Generator().manual_seed(train_cfg.seed))
+    else:
+        if data.image_shape != model_cfg.image_shape:
+            raise DataError(
+                f"the data's images are {data.image_shape}, the checkpoint's model needs {model_cfg.image_shape}"
+            )
+        # Other ranks start from any weights: DDP copies rank 0's when it wraps the model.
+        model = loaded["model"] if distributed.is_main() else build_model(model_cfg)
+    if distributed.is_main():
+        for line in data.skipped:
+            print(f"skipped {line}", file=sys.stderr)
+    assert out is not None
+    distributed.decide(lambda: reserve(out))
+    try:
+        return _train_and_save(args, out, model, model_cfg, data, train_cfg, history, optimizer_state)
+    finally:
+        if distributed.is_main():
+            release(out)
+
+
+def _train_and_save(
+    args: Any,
+    out: Path,
+    model: VAE,
+    model_cfg: ModelConfig,
+    data: Dataset,
+    train_cfg: TrainConfig,
+    history: History,
+    optimizer_state: dict[str, Any] | None,
+) -> int:
+    """The CLI's run once ``out`` is reserved: progress bar, Ctrl-C, per-epoch saves, final metrics."""
+    stop = {"asked": False}
+    score = "log p(x|z)" if model.deterministic else "ELBO"  # an AE has no KL, so no bound
+
+    def on_sigint(signum, frame):  # first Ctrl-C: finish the step and save; second: quit now
+        if stop["asked"]:
+            raise KeyboardInterrupt
+        stop["asked"] = True
+        print("\nstopping after this step and saving (Ctrl-C again to quit without saving)", file=sys.stderr)
+
+    main = distributed.is_main()
+    bar = None
+    if not args.quiet and main:
+        from tqdm import tqdm
+
+        per_rank = data.n_train // distributed.world_size()
+        steps = per_rank // max(1, min(train_cfg.batch_size, per_rank))
+        bar = tqdm(
+            total=train_cfg.epochs * steps,
+            initial=len(history.epochs) * steps,
+            unit="step",
+            dynamic_ncols=True,
+            file=sys.stderr,
+        )
+
+    def save_now(model: VAE, optimizer: Any, metrics: dict | None = None) -> None:
+        save(
+            out,
+            model,
+            train=train_cfg,
+            dataset=data.info(),
+            history=history.to_dict(),
+            metrics=metrics or {},
+            optimizer=None if args.no_optimizer_state else optimizer,
+        )
+
+    def on_progress(p: Progress) -> bool:
+        if bar is not None:
+            bar.update(p.global_step - bar.n)
+            bar.set_description(f"epoch {p.epoch}/{p.epochs}")
+            bar.set_postfix(
+                loss=f"{p.loss:.2f}", recon=f"{p.recon:.2f}", kl=f"{p.kl:.2f}", img_s=f"{p.samples_per_s:.0f}"
+            )
+        if p.phase == "epoch":
+            msg = (
+                f"epoch {p.epoch}/{p.epochs}: train loss {p.loss:.2f}, test {score} {p.test['elbo']:.2f} "
+                f"(recon {p.test['recon']:.2f}, KL {p.test['kl']:.2f}) nats/image"
+            )
+            (bar.write if bar else print)(msg)
+            save_now(p.model, p.optimizer)  # every epoch, atomically: a kill loses at most one epoch
+        return stop["asked"]
+
+    # Rank 0 owns Ctrl-C and passes the stop on at the next sync point; the other ranks ignore it.
+    previous = signal.signal(signal.SIGINT, on_sigint if main else signal.SIG_IGN)
+    try:
+        history = fit(model, data, train_cfg, on_progress, optimizer_state=optimizer_state, history=history)
+    except KeyboardInterrupt:
+        print(f"\nquit without saving; {out} holds the last finished epoch", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if bar is not None:
+            bar.close()
+    if not main:  # rank 0 alone evaluates and writes the final checkpoint
+        return 1 if history.error else 0
+    if history.skipped:
+        shown = ", ".join(history.skipped[:5]) + (", ..." if len(history.skipped) > 5 else "")
+        print(f"skipped {len(history.skipped)} unreadable file(s) while training: {shown}", file=sys.stderr)
+    if history.error:
+        print(
+            f"error: {history.error}; {out} keeps the last good epoch" if out.exists() else f"error: {history.error}",
+            file=sys.stderr,
+        )
+        return 1
+    model.cpu()
+    metrics = evaluate(model, model_input(data.test_x, model_cfg), iwae_k=args.iwae_k)
+    # Re-save with the final metrics (after a stop mid-epoch: the weights as they are now).
+    save_now(model, history.optimizer_state, metrics)
+    iw = f", IWAE(k={metrics['iwae_k']}) {metrics['iwae']:.2f}" if metrics["iwae"] is not None else ""
+    au = (
+        f", active units {metrics['active_units']}/{model_cfg.latent_dim}"
+        if metrics["active_units"] is not None
+        else ""
+    )
+    print(
+        f"{'stopped early; ' if history.stopped else ''}saved {out}: "
+        f"test {score} {metrics['elbo']:.2f} nats/image{iw}{au}"
+    )
+    return 0
+
+
+# --------------------------------------------------------------------------- python -m vae.evaluate
+
+
+def evaluate_main(argv: list[str] | None = None) -> int:
+    """``python -m vae.evaluate``: a checkpoint's test metrics, as text or one JSON object."""
+    p = ArgParser(prog="python -m vae.evaluate", description="Evaluate a checkpoint on its test split.")
+    p.add_argument("checkpoint", help="a .safetensors checkpoint")
+    p.add_argument("--dataset", help="data set to evaluate on (default: the checkpoint's)")
+    p.add_argument("--data-dir", default=None, help="folder holding MNIST/raw etc. (default ./data or $VAE_DATA_DIR)")
+    p.add_argument("--iwae-k", type=int, default=5000, help="importance samples for the IWAE bound (0: skip)")
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N test images")
+    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument(
+        "--binarize",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="score a fixed binarization of the test images (auto: if the model trained binarized)",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--save-iwae",
+        action="store_true",
+        help="record the IWAE figure (iwae, iwae_k, iwae_n) in the checkpoint's metrics, for its model card",
+    )
+    args = p.parse_args(argv)
+    if args.iwae_k < 0 or (args.limit is not None and args.limit < 1) or args.batch_size < 1:
+        p.error("--iwae-k must be >= 0, --limit and --batch-size >= 1")
+    try:
+        ckpt = load_checkpoint(args.checkpoint, device=args.device)
+        name = args.dataset or ckpt.dataset.get("name") or (ckpt.train.dataset if ckpt.train else None)
+        if not name:
+            raise DataError("the checkpoint does not name its data set: pass --dataset")
+        c, h, _ = ckpt.config.image_shape
+        data = load_dataset(
+            name, data_dir=args.data_dir or (ckpt.train.data_dir if ckpt.train else None), image_size=h, channels=c
+        )
+        if data.image_shape != ckpt.config.image_shape:
+            raise DataError(f"{name} images are {data.image_shape}, the model needs {ckpt.config.image_shape}")
+    except (CheckpointError, DataError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    x = data.test_x[: args.limit] if args.limit else data.test_x
+    if args.binarize == "yes" or (args.binarize == "auto" and ckpt.config.binarize):
+        x = torch.bernoulli(x, generator=torch.Generator().manual_seed(args.seed))
+    t0 = time.time()
+    show = None if args.json else (lambda i, n: print(f"\r{i}/{n} images", end="", file=sys.stderr, flush=True))
+    res = evaluate(ckpt.model, x, iwae_k=args.iwae_k, batch_size=args.batch_size, seed=args.seed, progress=show)
+    res["seconds"] = round(time.time() - t0, 2)
+    if args.save_iwae and res["iwae"] is not None:
+        try:
+            _record_iwae(Path(args.checkpoint), res)
+        except (CheckpointError, InUseError, OSError) as e:
+            print(f"error: the IWAE figure was not recorded: {e}", file=sys.stderr)
+            return 1
+    if args.json:
+        print(json.dumps(res))
+    else:
+        print(file=sys.stderr)
+        print(f"{args.checkpoint}: {res['n']} test images of {name}, nats per image")
+        print(f"  ELBO {res['elbo']:.2f} = recon {res['recon']:.2f} - KL {res['kl']:.2f}")
+        if res["iwae"] is not None:
+            print(f"  IWAE bound on log p(x), k={res['iwae_k']}: {res['iwae']:.2f}")
+        if res["active_units"] is not None:
+            print(f"  active units (KL > {ACTIVE_UNIT_NATS} nats): {res['active_units']} of {ckpt.config.latent_dim}")
+    return 0
+
+
+def _record_iwae(path: Path, res: dict[str, Any]) -> None:
+    """Rewrite ``path`` (atomically, holding its lock) with the measured IWAE in its metrics; the rest stays."""
+    reserve(path)
+    try:
+        ckpt = load_checkpoint(path)
+        metrics = {**ckpt.metrics, **{k: res[k] for k in ("iwae", "iwae_k", "iwae_n")}}
+        save(
+            path,
+            ckpt.model,
+            train=ckpt.train,
+            dataset=ckpt.dataset,
+            history=ckpt.history,
+            metrics=metrics,
+            optimizer=ckpt.optimizer,
+        )
+    finally:
+        release(path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -216,6 +217,7 @@ def load_digits(size: int = 28, seed: int = 0) -> Dataset:
 
 
 MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+MNIST_CLASSES = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}  # torchvision's class: its sub-folder
 FASHION_NAMES = [
     "T-shirt/top",
     "Trouser",
@@ -234,13 +236,25 @@ def default_data_dir() -> str:
     return os.environ.get("VAE_DATA_DIR", "./data")
 
 
+def mnist_folder(name: str, data_dir: str | None = None) -> Path:
+    """Where torchvision keeps ``name``'s (mnist or fashion-mnist) four files under ``data_dir``."""
+    return Path(data_dir or default_data_dir()) / MNIST_CLASSES[name] / "raw"
+
+
+def missing_mnist_files(name: str, data_dir: str | None = None) -> list[str]:
+    """Which of MNIST_FILES are in ``mnist_folder`` neither as they are nor gzipped (torchvision
+    unpacks a .gz it finds without downloading it)."""
+    folder = mnist_folder(name, data_dir)
+    return [f for f in MNIST_FILES if not ((folder / f).is_file() or (folder / f"{f}.gz").is_file())]
+
+
 def load_mnist(name: str = "mnist", data_dir: str | None = None, download: bool = True) -> Dataset:
     """MNIST or Fashion-MNIST through torchvision, from ``data_dir`` (torchvision's layout)."""
     from torchvision import datasets
 
     root = Path(data_dir or default_data_dir())
     cls = datasets.MNIST if name == "mnist" else datasets.FashionMNIST
-    folder = root / cls.__name__ / "raw"
+    folder = mnist_folder(name, data_dir)
     splits = []
     for train in (True, False):
         try:
@@ -312,9 +326,14 @@ class FolderImages(torch.utils.data.Dataset):
         return x, True, i
 
 
-def _list_images(root: Path) -> tuple[list[Path], list[int], list[str]]:
+def iter_images(root: Path) -> Iterator[Path]:
+    """The image files under ``root``, in no particular order: what an image folder trains on."""
+    return (p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def list_images(root: Path) -> tuple[list[Path], list[int], list[str]]:
     """Image files under ``root`` (sorted), their label indices and the label names."""
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted(iter_images(root))
     label_names = sorted({p.relative_to(root).parts[0] for p in files if len(p.relative_to(root).parts) > 1})
     if any(len(p.relative_to(root).parts) == 1 for p in files):
         label_names.append("(unlabelled)")
@@ -367,7 +386,7 @@ def load_folder(
     budget = default_memory_budget_mb() if memory_budget_mb is None else float(memory_budget_mb)
     if not math.isfinite(budget) or budget < 0:
         raise DataError(f"memory budget {memory_budget_mb!r} MB is not a number of megabytes (0 or more)")
-    files, labels, label_names = _list_images(root)
+    files, labels, label_names = list_images(root)
     shape = (channels, size, size)
     if files and len(files) * channels * size * size * 4 > budget * 2**20:
         return _stream_folder(root, files, labels, label_names, shape, seed, test_fraction)

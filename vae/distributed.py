@@ -109,10 +109,10 @@ def everywhere(fn: Callable[[], T]) -> T:
     return value  # type: ignore[return-value]
 
 
-def all_reduce(t: torch.Tensor, op: str = "sum") -> torch.Tensor:
-    """In place over all ranks (a no-op for one process); ``op`` is sum, min or max."""
+def all_reduce(t: torch.Tensor) -> torch.Tensor:
+    """The sum over all ranks, in place (a no-op for one process)."""
     if world_size() > 1:
-        dist.all_reduce(t, op={"sum": dist.ReduceOp.SUM, "min": dist.ReduceOp.MIN, "max": dist.ReduceOp.MAX}[op])
+        dist.all_reduce(t)
     return t
 
 

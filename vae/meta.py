@@ -6,6 +6,7 @@ Kept free of torch so that the app can show a model card before torch has finish
 from __future__ import annotations
 
 import json
+import os
 import struct
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,15 @@ from typing import Any
 FORMAT = "vae-explorer/1"
 MAX_HEADER_BYTES = 10 * 2**20
 MAX_FILE_BYTES = 512 * 2**20
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def checkpoint_dir() -> Path:
+    """The checkpoint folder: $VAE_CHECKPOINT_DIR, else checkpoints/ beside the package.
+
+    The CLI's default ``--out`` and the app's registry both resolve it here.
+    """
+    return Path(os.environ.get("VAE_CHECKPOINT_DIR") or REPO_ROOT / "checkpoints")
 
 
 class CheckpointError(ValueError):

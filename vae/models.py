@@ -1,7 +1,7 @@
 """VAE and AE models (Kingma & Welling 2013), MLP or convolutional.
 
-Shapes: images ``x`` are (N, C, H, W) in [0, 1]; codes ``z``, ``mu`` and ``logvar`` are
-(N, D) with D = ``config.latent_dim``.
+Shapes: images ``x`` are (N, C, H, W) in [0, 1]; codes ``z`` are (N, D) with
+D = ``config.latent_dim``. ``encode`` returns the posterior q(z|x) as a ``DiagonalGaussian``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from .config import ModelConfig
+from .distributions import DiagonalGaussian
 
 
 def _conv_sizes(size: int, n_layers: int) -> list[int]:
@@ -111,20 +112,22 @@ class VAE(nn.Module):
     def device(self) -> torch.device:
         return self.to_stats.weight.device
 
-    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """q(z|x): x (N, C, H, W) -> (mu, logvar), each (N, D)."""
+    @torch.no_grad()
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        """PyTorch's default initialisation of every layer, drawn from ``generator`` (a seeded run
+        never touches the global RNG, which another thread may be using)."""
+        for m in self.modules():
+            if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+                nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5), generator=generator)
+                fan_in, _ = nn.init._calculate_fan_in_and_fan_out(m.weight)
+                bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+                nn.init.uniform_(m.bias, -bound, bound, generator=generator)
+        self.log_sigma.fill_(math.log(self.config.sigma))
+
+    def encode(self, x: Tensor) -> DiagonalGaussian:
+        """q(z|x) for x (N, C, H, W): a posterior with ``mean`` and ``std`` of shape (N, D)."""
         mu, logvar = self.to_stats(self.encoder(x)).chunk(2, dim=1)
-        return mu, logvar
-
-    def reparameterize(self, mu: Tensor, logvar: Tensor, n_samples: int | None = None) -> Tensor:
-        """z = mu + sigma * eps with eps ~ N(0, I).
-
-        Returns (N, D), or (L, N, D) when ``n_samples`` = L is given.
-        """
-        std = torch.exp(0.5 * logvar)
-        shape = mu.shape if n_samples is None else (n_samples, *mu.shape)
-        eps = torch.randn(shape, dtype=mu.dtype, device=mu.device)
-        return mu + std * eps
+        return DiagonalGaussian(mu, logvar)
 
     def decode_logits(self, z: Tensor) -> Tensor:
         """z (N, D) -> pre-sigmoid decoder output (N, C, H, W)."""
@@ -137,38 +140,37 @@ class VAE(nn.Module):
         """
         return torch.sigmoid(self.decoder(z))
 
-    def reconstruct(self, x: Tensor, sample: bool = False) -> Tensor:
-        """Decode the posterior mean of x (or one sample of q(z|x) if ``sample``)."""
-        mu, logvar = self.encode(x)
-        z = self.reparameterize(mu, logvar) if sample else mu
-        return self.decode(z)
+    def reconstruct(self, x: Tensor, generator: torch.Generator | None = None, sample: bool = False) -> Tensor:
+        """Decode the posterior mean of x (or, with ``sample``, one draw z ~ q(z|x)): (N, C, H, W)."""
+        q = self.encode(x)
+        return self.decode(q.sample(generator) if sample else q.mean)
 
     def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
-        """Decode n draws z ~ N(0, temperature^2 I): (n, C, H, W)."""
+        """Decode n draws z ~ N(0, temperature^2 I): (n, C, H, W). ``generator`` lives on the CPU."""
         z = torch.randn(n, self.latent_dim, generator=generator, device="cpu").to(self.device)
         return self.decode(z * temperature)
-
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """x -> (decoder logits for one z per image, mu, logvar)."""
-        mu, logvar = self.encode(x)
-        return self.decode_logits(self.reparameterize(mu, logvar)), mu, logvar
 
 
 class AE(VAE):
     """Plain autoencoder: the same networks with a deterministic code and no KL term.
 
-    ``encode`` returns ``logvar = None``; ``reparameterize`` returns the code itself.
+    ``encode`` returns a point mass at the code (std 0, KL 0).
     """
 
     deterministic = True
 
-    def encode(self, x: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
-        return self.to_stats(self.encoder(x)), None
-
-    def reparameterize(self, mu: Tensor, logvar: Tensor | None = None, n_samples: int | None = None) -> Tensor:
-        return mu if n_samples is None else mu.expand(n_samples, *mu.shape)
+    def encode(self, x: Tensor) -> DiagonalGaussian:
+        return DiagonalGaussian(self.to_stats(self.encoder(x)))
 
 
-def build_model(config: ModelConfig) -> VAE:
-    """The model a config describes (``VAE`` or ``AE``), freshly initialised."""
-    return (AE if config.kind == "ae" else VAE)(config)
+def build_model(config: ModelConfig, generator: torch.Generator | None = None) -> VAE:
+    """The model a config describes (``VAE`` or ``AE``) on the CPU, freshly initialised: from ``generator``
+    if given (the global RNG untouched), else from the global RNG as torch's layers do by default."""
+    cls = AE if config.kind == "ae" else VAE
+    if generator is None:
+        return cls(config)
+    with torch.device("meta"):  # layers built without drawing their default init
+        model = cls(config)
+    model = model.to_empty(device="cpu")
+    model.reset_parameters(generator)
+    return model

@@ -15,19 +15,26 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .config import ModelConfig
+from .distributions import LOG_2PI, kl_per_dim, log_normal  # noqa: F401 (re-exported)
 from .models import VAE
 
-LOG_2PI = math.log(2 * math.pi)
+BINARIZE_SEED = 0
 
 
-def kl_per_dim(mu: Tensor, logvar: Tensor) -> Tensor:
-    """KL(N(mu, exp(logvar)) || N(0, 1)) for each dimension: (N, D) -> (N, D)."""
-    return 0.5 * (logvar.exp() + mu.pow(2) - 1.0 - logvar)
+def model_input(x: Tensor, config: ModelConfig, generator: torch.Generator | None = None) -> Tensor:
+    """The images a model encodes and its likelihood scores: x (N, C, H, W) in [0, 1] itself, or,
+    when ``config.binarize`` is set (whatever the likelihood), a Bernoulli draw of it.
 
-
-def kl_divergence(mu: Tensor, logvar: Tensor) -> Tensor:
-    """Closed-form KL(q(z|x) || N(0, I)) = 1/2 sum_j (sigma_j^2 + mu_j^2 - 1 - log sigma_j^2): (N,)."""
-    return kl_per_dim(mu, logvar).sum(dim=1)
+    The one binarization rule: training passes its own ``generator`` (a fresh draw per batch, as in
+    the IWAE paper); evaluation, scoring and the app pass none and get one fixed draw (seed 0), so
+    uploads and test images are scored alike and every evaluation sees the same binary images.
+    """
+    if not config.binarize:
+        return x
+    if generator is None:
+        generator = torch.Generator(device=x.device).manual_seed(BINARIZE_SEED)
+    return torch.bernoulli(x, generator=generator)
 
 
 def log_likelihood(x: Tensor, logits: Tensor, likelihood: str, log_sigma: Tensor | None = None) -> Tensor:
@@ -48,12 +55,10 @@ def log_likelihood(x: Tensor, logits: Tensor, likelihood: str, log_sigma: Tensor
     raise ValueError(f"unknown likelihood {likelihood!r}")
 
 
-def log_normal(z: Tensor, mu: Tensor | None = None, logvar: Tensor | None = None) -> Tensor:
-    """log N(z; mu, diag(exp(logvar))) summed over the last dim; the standard normal if omitted."""
-    if mu is None:
-        return -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
-    assert logvar is not None
-    return -0.5 * ((z - mu).pow(2) * torch.exp(-logvar) + logvar + LOG_2PI).sum(-1)
+def _decoded_log_likelihood(model: VAE, x: Tensor, z: Tensor) -> Tensor:
+    """log p(x|z) for codes z (L, N, D) of the images x (N, C, H, W): (L, N)."""
+    logits = model.decode_logits(z.reshape(-1, z.shape[-1])).reshape(z.shape[0], *x.shape)
+    return log_likelihood(x, logits, model.config.likelihood, model.log_sigma)
 
 
 @dataclass
@@ -67,50 +72,37 @@ class ElboTerms:
 
 
 def elbo_terms(
-    model: VAE, x: Tensor, n_samples: int | None = None, beta: float | None = None, target: Tensor | None = None
+    model: VAE, x: Tensor, n_samples: int | None = None, generator: torch.Generator | None = None
 ) -> ElboTerms:
-    """The SGVB estimate of the ELBO for a batch x (N, C, H, W).
+    """The SGVB estimate of the ELBO for a batch x (N, C, H, W), as the model scores it.
 
-    ``n_samples`` is L (default: the model's ``mc_samples``); ``beta`` weighs the KL in the
-    loss only (default: the model's). ``target`` is what the likelihood scores (default x),
-    e.g. a binarized copy of x.
+    ``n_samples`` is L (default: the model's ``mc_samples``); the noise eps comes from ``generator``.
+    The loss weighs the KL by the model's beta. An AE's code is a point mass: one decode, KL 0.
     """
     cfg = model.config
-    L = n_samples or cfg.mc_samples
-    beta = cfg.beta if beta is None else beta
-    target = x if target is None else target
-    mu, logvar = model.encode(x)
-    if logvar is None:  # AE: a deterministic code, no KL term
-        recon = log_likelihood(target, model.decode_logits(mu), cfg.likelihood, model.log_sigma)
-        kl = torch.zeros_like(recon)
-    else:
-        z = model.reparameterize(mu, logvar, n_samples=L)  # (L, N, D)
-        logits = model.decode_logits(z.reshape(-1, z.shape[-1])).reshape(L, *x.shape)
-        recon = log_likelihood(target, logits, cfg.likelihood, model.log_sigma).mean(0)
-        kl = kl_divergence(mu, logvar)
-    return ElboTerms(elbo=recon - kl, recon=recon, kl=kl, loss=-(recon - beta * kl).mean())
+    q = model.encode(x)
+    L = 1 if q.deterministic else (n_samples or cfg.mc_samples)
+    recon = _decoded_log_likelihood(model, x, q.sample(generator, n_samples=L)).mean(0)
+    kl = q.kl()
+    return ElboTerms(elbo=recon - kl, recon=recon, kl=kl, loss=-(recon - cfg.beta * kl).mean())
 
 
 @torch.no_grad()
-def iwae_bound(model: VAE, x: Tensor, k: int, chunk: int = 500) -> Tensor:
+def iwae_bound(model: VAE, x: Tensor, k: int, chunk: int = 500, generator: torch.Generator | None = None) -> Tensor:
     """Importance-weighted bound log p(x) >= log 1/k sum_i p(x, z_i) / q(z_i|x) (Burda et al. 2015).
 
-    x (N, C, H, W) -> (N,) in nats; tends to log p(x) as k grows; equals the ELBO's
-    expectation at k = 1. ``chunk`` bounds the samples decoded at once per image.
+    x (N, C, H, W) -> (N,) in nats; tends to log p(x) as k grows; its expectation at k = 1 is the
+    ELBO. ``chunk`` bounds the samples decoded at once per image.
     """
     if model.deterministic:
         raise ValueError("an AE has no q(z|x): the importance-weighted bound needs a VAE")
-    cfg = model.config
-    mu, logvar = model.encode(x)
+    q = model.encode(x)
     parts = []
     done = 0
     while done < k:
         m = min(chunk, k - done)
-        z = model.reparameterize(mu, logvar, n_samples=m)  # (m, N, D)
-        logits = model.decode_logits(z.reshape(-1, z.shape[-1])).reshape(m, *x.shape)
-        log_w = (
-            log_likelihood(x, logits, cfg.likelihood, model.log_sigma) + log_normal(z) - log_normal(z, mu, logvar)
-        )  # (m, N)
+        z = q.sample(generator, n_samples=m)  # (m, N, D)
+        log_w = _decoded_log_likelihood(model, x, z) + log_normal(z) - q.log_prob(z)  # (m, N)
         parts.append(torch.logsumexp(log_w, dim=0))
         done += m
     return torch.logsumexp(torch.stack(parts), dim=0) - math.log(k)

@@ -7,55 +7,7 @@ from torch.distributions import Normal
 
 from vae.config import ModelConfig
 from vae.models import build_model
-from vae.objectives import (
-    elbo_terms,
-    iwae_bound,
-    kl_divergence,
-    kl_per_dim,
-    log_likelihood,
-    log_normal,
-)
-
-# --------------------------------------------------------------------------- KL
-
-
-def test_kl_is_zero_for_the_prior():
-    assert torch.equal(kl_divergence(torch.zeros(3, 5), torch.zeros(3, 5)), torch.zeros(3))
-
-
-def test_kl_known_value_1d():
-    kl = kl_divergence(torch.tensor([[2.0]]), torch.tensor([[1.0]]))
-    torch.testing.assert_close(kl, torch.tensor([0.5 * (math.e + 4 - 1 - 1)]))
-
-
-def test_kl_sums_dimensions_and_is_nonnegative():
-    torch.manual_seed(1)
-    mu, logvar = torch.randn(6, 4) * 2, torch.randn(6, 4) * 2
-    per_dim = kl_per_dim(mu, logvar)
-    assert per_dim.shape == (6, 4) and (per_dim >= 0).all()
-    torch.testing.assert_close(kl_divergence(mu, logvar), per_dim.sum(1))
-
-
-def test_kl_matches_monte_carlo():
-    """Closed form against E_q[log q(z|x) - log p(z)] with many samples of z ~ q."""
-    torch.manual_seed(2)
-    mu = torch.tensor([[0.3, -1.2, 2.0], [0.0, 0.5, -0.7]])
-    logvar = torch.tensor([[-1.0, 0.4, 0.0], [1.2, -2.0, 0.3]])
-    L = 200_000
-    z = mu + torch.exp(0.5 * logvar) * torch.randn(L, *mu.shape)
-    diff = log_normal(z, mu, logvar) - log_normal(z)  # (L, N)
-    mc, se = diff.mean(0), diff.std(0) / math.sqrt(L)
-    closed = kl_divergence(mu, logvar)
-    assert (closed - mc).abs().le(4 * se + 1e-4).all(), (closed, mc, se)
-
-
-def test_log_normal_matches_torch_distributions():
-    torch.manual_seed(3)
-    z, mu, logvar = torch.randn(5, 3), torch.randn(5, 3), torch.randn(5, 3)
-    expected = Normal(mu, torch.exp(0.5 * logvar)).log_prob(z).sum(-1)
-    torch.testing.assert_close(log_normal(z, mu, logvar), expected)
-    torch.testing.assert_close(log_normal(z), Normal(0.0, 1.0).log_prob(z).sum(-1))
-
+from vae.objectives import elbo_terms, iwae_bound, log_likelihood, log_normal, model_input
 
 # --------------------------------------------------------------------------- likelihoods
 
@@ -124,24 +76,30 @@ def test_elbo_is_recon_minus_kl(moons, tiny_model):
         assert v.shape == (8,) and torch.isfinite(v).all()
     torch.testing.assert_close(t.elbo, t.recon - t.kl)
     torch.testing.assert_close(t.loss, -(t.recon - t.kl).mean())
-    mu, logvar = tiny_model.encode(x)
-    torch.testing.assert_close(t.kl, kl_divergence(mu, logvar))
+    torch.testing.assert_close(t.kl, tiny_model.encode(x).kl())
 
 
 def test_beta_weighs_the_kl_in_the_loss_only(moons):
-    model = _toy(beta=4.0)
     x = torch.bernoulli(torch.rand(6, 1, 4, 4))
     terms = {}
-    for beta in (None, 0.0, 1.0, 4.0, 10.0):
-        torch.manual_seed(11)
-        terms[beta] = elbo_terms(model, x, beta=beta)
+    for beta in (0.0, 1.0, 4.0, 10.0):  # the same weights (seeded init), only the config's beta differs
+        terms[beta] = elbo_terms(_toy(beta=beta), x, generator=torch.Generator().manual_seed(11))
     ref = terms[1.0]
     for beta, t in terms.items():
         torch.testing.assert_close(t.elbo, ref.elbo)  # the bound itself does not change
         torch.testing.assert_close(t.kl, ref.kl)
-        b = 4.0 if beta is None else beta  # default: the config's beta
-        torch.testing.assert_close(t.loss, -(ref.recon - b * ref.kl).mean())
+        torch.testing.assert_close(t.loss, -(ref.recon - beta * ref.kl).mean())
     assert terms[10.0].loss > terms[0.0].loss  # KL > 0 here
+
+
+def test_elbo_noise_comes_from_the_generator():
+    model = _toy()
+    x = torch.bernoulli(torch.rand(6, 1, 4, 4))
+    a = elbo_terms(model, x, generator=torch.Generator().manual_seed(3)).recon
+    torch.manual_seed(99)  # the global RNG plays no part
+    b = elbo_terms(model, x, generator=torch.Generator().manual_seed(3)).recon
+    c = elbo_terms(model, x, generator=torch.Generator().manual_seed(4)).recon
+    assert torch.equal(a, b) and not torch.equal(a, c)
 
 
 def test_mc_samples_reduce_the_variance_of_the_recon_estimate():
@@ -176,18 +134,22 @@ def test_ae_has_zero_kl_and_deterministic_terms():
     assert torch.equal(a.kl, torch.zeros(5))
     assert torch.equal(a.elbo, a.recon) and torch.equal(a.recon, b.recon)
     with torch.no_grad():
-        expected = log_likelihood(x, model.decode_logits(model.encode(x)[0]), "bernoulli")
+        expected = log_likelihood(x, model.decode_logits(model.encode(x).mean), "bernoulli")
     torch.testing.assert_close(a.recon, expected)
 
 
-def test_target_is_what_the_likelihood_scores():
-    model = _toy(kind="ae")
-    x = torch.rand(3, 1, 4, 4)
-    target = torch.bernoulli(x)
-    t = elbo_terms(model, x, target=target)
-    with torch.no_grad():
-        expected = log_likelihood(target, model.decode_logits(model.encode(x)[0]), "bernoulli")
-    torch.testing.assert_close(t.recon, expected)
+def test_model_input_is_the_one_binarization_rule(moons):
+    """binarize set: a Bernoulli draw, fixed (seed 0) without a generator, fresh with one; whatever the
+    likelihood. binarize unset: the images themselves."""
+    x = moons.test_x[:8]
+    for likelihood in ("bernoulli", "gaussian"):
+        cfg = ModelConfig(image_shape=(1, 28, 28), hidden=(8,), latent_dim=2, likelihood=likelihood, binarize=True)
+        a, b = model_input(x, cfg), model_input(x, cfg)
+        assert torch.equal(a, b) and set(a.unique().tolist()) <= {0.0, 1.0}
+        assert abs(a.mean().item() - x.mean().item()) < 0.05
+        fresh = model_input(x, cfg, torch.Generator().manual_seed(1))
+        assert not torch.equal(fresh, a) and set(fresh.unique().tolist()) <= {0.0, 1.0}
+    assert model_input(x, ModelConfig(image_shape=(1, 28, 28), hidden=(8,), latent_dim=2)) is x
 
 
 def test_iwae_refuses_an_ae():

@@ -23,11 +23,18 @@ def _png(size=(8, 8), mode="L") -> bytes:
     return buf.getvalue()
 
 
+# What a refusal may say: each ImageError message starts with one of these (vae.images).
+REASONS = ("the file is empty", "not an image this app can read", "the image is damaged or truncated", "the image ")
+
+
 def _check(data: bytes, shape) -> None:
     try:
         out = preprocess(data, shape, style="digit" if shape[0] == 1 else "plain")
     except ImageError as e:
-        assert str(e)  # one readable message
+        msg = str(e)
+        # One line in the app's words: a known reason, no traceback, not a bare exception chain.
+        assert msg.startswith(REASONS) and "\n" not in msg and "Traceback" not in msg, msg
+        assert e.__cause__ is None and (e.__context__ is None or e.__suppress_context__), "a decoder error leaks"
         return
     x = out.tensor
     assert tuple(x.shape) == shape and x.dtype == torch.float32

@@ -6,15 +6,16 @@ import torch
 from vae_helpers import make_dataset, state_copy, states_equal
 
 from vae.checkpoint import load_checkpoint, save
+from vae.cli import default_out
 from vae.config import ModelConfig, TrainConfig
+from vae.meta import checkpoint_dir
 from vae.models import build_model
-from vae.train import History, Progress, TrainingError, default_out, fit, resolve_device
+from vae.train import History, Progress, TrainingError, fit, resolve_device
 from vae.train import test_metrics as split_metrics  # not collected as a test
 
 
 def _fresh(cfg, seed=0):
-    torch.manual_seed(seed)
-    return build_model(cfg)
+    return build_model(cfg, torch.Generator().manual_seed(seed))
 
 
 def test_one_step_changes_every_parameter(moons, tiny_cfg):
@@ -43,6 +44,19 @@ def test_fit_is_reproducible(moons, tiny_cfg, train_cfg):
     c = _fresh(tiny_cfg)
     fit(c, moons, dataclasses.replace(train_cfg, seed=train_cfg.seed + 1))
     assert not states_equal(a.state_dict(), c.state_dict())
+
+
+def test_fit_leaves_the_global_rng_alone(moons, tiny_cfg, train_cfg):
+    """Shuffles, noise and binarization come from fit's own generators: another thread's use of the
+    global RNG neither disturbs a run nor is disturbed by it."""
+    torch.manual_seed(42)
+    before = torch.random.get_rng_state()
+    binarized = dataclasses.replace(tiny_cfg, binarize=True)
+    a = fit(_fresh(binarized), moons, train_cfg)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    torch.manual_seed(7)  # a different global state: the same run
+    b = fit(_fresh(binarized), moons, train_cfg)
+    assert a.epochs[-1]["test_elbo"] == b.epochs[-1]["test_elbo"] and a.steps == b.steps
 
 
 def test_history_has_per_epoch_metrics(moons, tiny_cfg, train_cfg):
@@ -211,5 +225,5 @@ def test_ae_training(moons):
 
 def test_default_out():
     cfg = ModelConfig(arch="conv", hidden=(8,), latent_dim=16)
-    assert str(default_out("moons", cfg)) == "checkpoints/moons-vae-conv-z16.safetensors"
+    assert default_out("moons", cfg) == checkpoint_dir() / "moons-vae-conv-z16.safetensors"
     assert default_out("folder:/data/my photos/", cfg).name == "my-photos-vae-conv-z16.safetensors"

@@ -1,23 +1,24 @@
 """The command lines: `python -m vae.train` and `python -m vae.evaluate`.
 
 Each subprocess imports torch (seconds), so only the end-to-end runs and one bad flag go through a
-real process; the other error paths call ``main(argv)`` in this process.
+real process; the other error paths call ``train_main(argv)`` / ``evaluate_main(argv)`` in this process.
 """
 
 import argparse
-import importlib
+import dataclasses
 import json
 import shutil
+from pathlib import Path
 
 import pytest
+import torch
 from vae_helpers import run_python
 
 from vae.checkpoint import load_checkpoint
-from vae.cli import int_list
+from vae.cli import build_parser, evaluate_main, int_list, train_main
+from vae.config import ModelConfig, TrainConfig
 
-# The modules (`vae.evaluate` the attribute may be the function of that name).
-train_cli = importlib.import_module("vae.train")
-evaluate_cli = importlib.import_module("vae.evaluate")
+PARSER_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "train_parser.json"
 
 SMALL = ["--dataset", "moons", "--hidden", "16", "--latent-dim", "2", "--batch-size", "500", "--quiet"]
 
@@ -81,8 +82,8 @@ def test_bad_flag_exits_2_with_one_line():
 
 @pytest.fixture
 def tiny_moons(monkeypatch, moons):
-    """In-process runs load the tiny moons instead of rendering all 7,000 (vae.data.load_dataset)."""
-    import vae.data
+    """In-process runs load the tiny moons instead of rendering all 7,000 (the CLI's load_dataset)."""
+    import vae.cli
 
     names = []
 
@@ -90,7 +91,7 @@ def tiny_moons(monkeypatch, moons):
         names.append(name)
         return moons
 
-    monkeypatch.setattr(vae.data, "load_dataset", fake)
+    monkeypatch.setattr(vae.cli, "load_dataset", fake)
     return names
 
 
@@ -105,7 +106,7 @@ def tiny_moons(monkeypatch, moons):
 )
 def test_train_bad_flags(capsys, argv, needle):
     with pytest.raises(SystemExit) as e:
-        train_cli.main(argv)
+        train_main(argv)
     assert e.value.code == 2
     err = capsys.readouterr().err
     lines = err.strip().splitlines()
@@ -114,7 +115,7 @@ def test_train_bad_flags(capsys, argv, needle):
 
 def test_out_of_range_value_exits_1_with_one_error_line(tmp_path, capsys, tiny_moons):
     out = tmp_path / "x.safetensors"
-    rc = train_cli.main([*SMALL, "--latent-dim", "500", "--out", str(out)])
+    rc = train_main([*SMALL, "--latent-dim", "500", "--out", str(out)])
     assert rc == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and "latent_dim" in err[0]
@@ -124,7 +125,7 @@ def test_out_of_range_value_exits_1_with_one_error_line(tmp_path, capsys, tiny_m
 def test_refuses_to_overwrite_without_flag(tmp_path, capsys, tiny_moons):
     out = tmp_path / "x.safetensors"
     out.write_bytes(b"precious")
-    assert train_cli.main([*SMALL, "--epochs", "1", "--out", str(out)]) == 2  # argparse's status for bad flags
+    assert train_main([*SMALL, "--epochs", "1", "--out", str(out)]) == 2  # argparse's status for bad flags
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--overwrite" in err[0]
     assert out.read_bytes() == b"precious"
@@ -135,13 +136,13 @@ def test_a_run_in_progress_on_the_same_file_is_refused(tmp_path, capsys, tiny_mo
     out = tmp_path / "busy.safetensors"
     lock = tmp_path / "busy.safetensors.lock"
     lock.touch()
-    rc = train_cli.main([*SMALL, "--epochs", "1", "--iwae-k", "0", "--overwrite", "--out", str(out)])
+    rc = train_main([*SMALL, "--epochs", "1", "--iwae-k", "0", "--overwrite", "--out", str(out)])
     assert rc == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "another training run" in err[0]
     assert not out.exists() and lock.exists()  # the other run's lock is left alone
     lock.unlink()
-    assert train_cli.main([*SMALL, "--epochs", "1", "--iwae-k", "0", "--overwrite", "--out", str(out)]) == 0
+    assert train_main([*SMALL, "--epochs", "1", "--iwae-k", "0", "--overwrite", "--out", str(out)]) == 0
     assert out.exists() and not lock.exists()  # released after the run
 
 
@@ -150,7 +151,7 @@ def test_resume_continues(trained, tmp_path, capsys, tiny_moons):
     out = tmp_path / "r.safetensors"
     shutil.copy(src, out)
     before = load_checkpoint(out)
-    rc = train_cli.main([*SMALL, "--epochs", "2", "--iwae-k", "0", "--resume", "--out", str(out)])
+    rc = train_main([*SMALL, "--epochs", "2", "--iwae-k", "0", "--resume", "--out", str(out)])
     assert rc == 0
     stdout = capsys.readouterr().out
     assert "resuming" in stdout and "epoch 2" in stdout
@@ -161,12 +162,12 @@ def test_resume_continues(trained, tmp_path, capsys, tiny_moons):
     assert tiny_moons == ["moons"]  # the data set named in the checkpoint
     assert float(after.optimizer["state"][0]["step"]) == float(before.optimizer["state"][0]["step"]) + 1
     # Nothing left to do: a no-op that says so.
-    rc = train_cli.main([*SMALL, "--epochs", "2", "--resume", "--out", str(out)])
+    rc = train_main([*SMALL, "--epochs", "2", "--resume", "--out", str(out)])
     assert rc == 0 and "already has 2 epochs" in capsys.readouterr().out
 
 
 def test_resume_needs_an_existing_checkpoint(tmp_path, capsys):
-    assert train_cli.main(["--resume", "--out", str(tmp_path / "missing.safetensors")]) == 2
+    assert train_main(["--resume", "--out", str(tmp_path / "missing.safetensors")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--resume needs --out" in err[0]
 
@@ -174,7 +175,7 @@ def test_resume_needs_an_existing_checkpoint(tmp_path, capsys):
 def test_resume_from_a_broken_checkpoint_exits_1(tmp_path, capsys):
     out = tmp_path / "x.safetensors"
     out.write_bytes(b"\x80\x04 definitely a pickle")
-    assert train_cli.main(["--resume", "--out", str(out)]) == 1
+    assert train_main(["--resume", "--out", str(out)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and "pickle" in err[0]
 
@@ -186,7 +187,7 @@ def test_missing_mnist_exits_1(tmp_path, capsys, monkeypatch):
         raise RuntimeError("no downloads in tests")
 
     monkeypatch.setattr(torchvision.datasets.MNIST, "download", refuse)
-    rc = train_cli.main(["--dataset", "mnist", "--data-dir", str(tmp_path), "--out", str(tmp_path / "m.safetensors")])
+    rc = train_main(["--dataset", "mnist", "--data-dir", str(tmp_path), "--out", str(tmp_path / "m.safetensors")])
     assert rc == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and "train-images-idx3-ubyte" in err[0]
@@ -195,7 +196,7 @@ def test_missing_mnist_exits_1(tmp_path, capsys, monkeypatch):
 @pytest.mark.parametrize("argv", [["--iwae-k", "-1"], ["--limit", "0"], ["--bogus"]])
 def test_evaluate_bad_flags(tmp_path, capsys, argv):
     with pytest.raises(SystemExit) as e:
-        evaluate_cli.main([str(tmp_path / "m.safetensors"), *argv])
+        evaluate_main([str(tmp_path / "m.safetensors"), *argv])
     assert e.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("python -m vae.evaluate: error")
@@ -204,7 +205,7 @@ def test_evaluate_bad_flags(tmp_path, capsys, argv):
 def test_evaluate_bad_checkpoint_exits_1(tmp_path, capsys):
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"nonsense that is long enough")
-    assert evaluate_cli.main([str(bad), "--json"]) == 1
+    assert evaluate_main([str(bad), "--json"]) == 1
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and "bad.safetensors" in lines[0]
@@ -218,3 +219,113 @@ def test_int_list():
     for bad in ("", "a,b", "0", "-4", ","):
         with pytest.raises(argparse.ArgumentTypeError):
             int_list(bad)
+
+
+def test_evaluate_save_iwae_records_the_figure_for_the_model_card(trained, tmp_path, tiny_moons, capsys):
+    """--save-iwae rewrites the checkpoint with iwae, iwae_k and iwae_n; weights and other metrics stay."""
+    src, _ = trained
+    out = tmp_path / "copy.safetensors"
+    shutil.copy(src, out)
+    before = load_checkpoint(out)
+    assert evaluate_main([str(out), "--iwae-k", "7", "--limit", "20", "--json", "--save-iwae"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    after = load_checkpoint(out)
+    assert after.metrics["iwae_k"] == 7 and after.metrics["iwae_n"] == 20 and after.metrics["iwae"] == res["iwae"]
+    assert after.metrics["elbo"] == before.metrics["elbo"] and after.metrics["n"] == before.metrics["n"]
+    assert all(torch.equal(a, b) for a, b in zip(after.model.state_dict().values(), before.model.state_dict().values()))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.safetensors"]  # no lock or temporary file left
+
+
+# --------------------------------------------------------------------------- flags generated from the config schema
+
+
+def describe(action: argparse.Action) -> dict:
+    """What a flag is, as the fixture records it (dumped from the parser written by hand, before generation)."""
+    t = action.type
+    return {
+        "option_strings": action.option_strings,
+        "dest": action.dest,
+        "default": action.default,
+        "type": None if t is None else getattr(t, "__name__", repr(t)),
+        "choices": list(action.choices) if action.choices is not None else None,
+        "nargs": action.nargs,
+        "const": action.const,
+        "action": type(action).__name__,
+        "metavar": action.metavar,
+        "help": action.help,
+        "required": action.required,
+    }
+
+
+def test_the_generated_parser_matches_the_hand_written_one():
+    """Same flags, dests, defaults, types, choices, actions and help; only their order in --help may differ."""
+    before = {d["dest"]: d for d in json.loads(PARSER_FIXTURE.read_text())}
+    now = {a.dest: describe(a) for a in build_parser()._actions}
+    assert sorted(now) == sorted(before)
+    for dest, was in before.items():
+        assert now[dest] == was, dest
+
+
+def test_every_flagged_config_field_is_a_flag_with_the_field_default():
+    flags = {s: a for a in build_parser()._actions for s in a.option_strings}
+    for cls in (ModelConfig, TrainConfig):
+        for f in dataclasses.fields(cls):
+            if "flag" in f.metadata:
+                action = flags[f.metadata["flag"]]
+                assert action.default == f.default, f.name
+                assert list(action.choices or ()) == list(f.metadata.get("choices", ())), f.name
+
+
+@pytest.fixture
+def captured(monkeypatch, tiny_moons):
+    """Run ``_run`` up to the training: record the configs the flags built instead of training."""
+    import vae.cli
+
+    seen = {}
+
+    def fake(args, out, model, model_cfg, data, train_cfg, history, optimizer_state):
+        seen.update(model=model_cfg, train=train_cfg, out=out)
+        return 0
+
+    monkeypatch.setattr(vae.cli, "_train_and_save", fake)
+
+    def run(*argv: str) -> dict:
+        assert vae.cli._run(build_parser().parse_args(list(argv))) == 0
+        return seen
+
+    return run
+
+
+def test_flags_build_the_configs(tmp_path, captured):
+    out = tmp_path / "x.safetensors"
+    seen = captured(
+        *("--dataset", "moons", "--kind", "ae", "--hidden", "24,12", "--latent-dim", "3", "--epochs", "4"),
+        *("--batch-size", "32", "--lr", "0.01", "--beta", "2.5", "--likelihood", "gaussian", "--sigma", "0.3"),
+        *("--learn-sigma", "--mc-samples", "2", "--binarize", "--seed", "9", "--data-dir", "/d", "--device", "cpu"),
+        *("--precision", "bf16", "--compile", "--memory-budget", "12.5", "--workers", "2", "--out", str(out)),
+    )
+    expected = {"kind": "ae", "hidden": [24, 12], "latent_dim": 3, "beta": 2.5, "likelihood": "gaussian"}
+    expected |= {"sigma": 0.3, "learn_sigma": True, "mc_samples": 2, "binarize": True, "image_shape": [1, 28, 28]}
+    assert seen["model"] == ModelConfig.from_dict({**ModelConfig().to_dict(), **expected})
+    assert seen["train"] == TrainConfig(
+        dataset="moons",
+        epochs=4,
+        batch_size=32,
+        lr=0.01,
+        seed=9,
+        data_dir="/d",
+        device="cpu",
+        precision="bf16",
+        compile=True,
+        memory_budget_mb=12.5,
+        workers=2,
+    )
+    assert seen["out"] == out and not out.exists()
+
+
+def test_no_flags_build_the_default_configs(tmp_path, captured):
+    seen = captured("--out", str(tmp_path / "a.safetensors"))
+    assert seen["model"] == ModelConfig(image_shape=(1, 28, 28)) and seen["model"].hidden == (400,)
+    assert seen["train"] == TrainConfig()
+    seen = captured("--arch", "conv", "--out", str(tmp_path / "b.safetensors"))
+    assert seen["model"] == ModelConfig(arch="conv", hidden=(32, 64))  # --hidden's default follows --arch

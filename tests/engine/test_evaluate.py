@@ -4,11 +4,11 @@ import pytest
 import torch
 
 from vae.config import ModelConfig
-from vae.evaluate import ImageScore, binarized, encode_mean, evaluate, kl_by_dimension, score_images
+from vae.evaluate import ImageScore, encode_mean, evaluate, kl_by_dimension, score_images, split_terms
 from vae.models import build_model
-from vae.objectives import kl_per_dim
+from vae.objectives import elbo_terms
 
-KEYS = {"elbo", "recon", "kl", "iwae", "iwae_k", "active_units", "n"}
+KEYS = {"elbo", "recon", "kl", "iwae", "iwae_k", "iwae_n", "active_units", "n"}
 
 
 def test_evaluate_vae(moons, tiny_model):
@@ -16,7 +16,7 @@ def test_evaluate_vae(moons, tiny_model):
     calls = []
     res = evaluate(tiny_model, x, iwae_k=20, batch_size=25, progress=lambda i, n: calls.append((i, n)))
     assert set(res) == KEYS
-    assert res["n"] == 64 and res["iwae_k"] == 20
+    assert res["n"] == 64 and res["iwae_k"] == 20 and res["iwae_n"] == 64
     assert res["elbo"] == pytest.approx(res["recon"] - res["kl"], abs=1e-3)
     assert all(math.isfinite(res[k]) for k in ("elbo", "recon", "kl", "iwae"))
     assert res["kl"] >= 0
@@ -56,9 +56,9 @@ def test_active_units_count_dimensions_with_kl(moons):
 def test_kl_by_dimension_is_the_mean_kl(moons, tiny_model):
     x = moons.test_x[:30]
     with torch.no_grad():
-        mu, logvar = tiny_model.encode(x)
-    torch.testing.assert_close(kl_by_dimension(tiny_model, x, batch_size=7), kl_per_dim(mu, logvar).mean(0))
-    torch.testing.assert_close(encode_mean(tiny_model, x, batch_size=7), mu)
+        q = tiny_model.encode(x)
+    torch.testing.assert_close(kl_by_dimension(tiny_model, x, batch_size=7), q.kl_per_dim().mean(0))
+    torch.testing.assert_close(encode_mean(tiny_model, x, batch_size=7), q.mean)
 
 
 def test_score_images(moons, tiny_model):
@@ -70,8 +70,7 @@ def test_score_images(moons, tiny_model):
         assert s.iwae is not None and math.isfinite(s.iwae) and s.iwae_k == 30
     # Per image: the closed-form KL of each image's own posterior.
     with torch.no_grad():
-        mu, logvar = tiny_model.encode(x)
-    kl = kl_per_dim(mu, logvar).sum(1)
+        kl = tiny_model.encode(x).kl()
     assert [s.kl for s in scores] == pytest.approx(kl.tolist(), rel=1e-5)
 
 
@@ -81,12 +80,17 @@ def test_score_images_for_an_ae(moons):
     assert [s.iwae for s in scores] == [None] * 3 and all(s.iwae_k == 0 and s.kl == 0 for s in scores)
 
 
-def test_binarized_is_fixed_and_binary(moons):
-    x = moons.test_x[:8]
-    a, b = binarized(x), binarized(x)
-    assert torch.equal(a, b) and set(a.unique().tolist()) <= {0.0, 1.0}
-    assert not torch.equal(binarized(x, seed=1), a)
-    assert abs(a.mean().item() - x.mean().item()) < 0.05
+def test_split_terms_batches_give_the_per_image_terms(moons, tiny_model):
+    """Batched per-image (ELBO, recon, KL) equal one elbo_terms call with the same noise (one z per image)."""
+    x = moons.test_x[:10]
+    rows = split_terms(tiny_model, x, batch_size=10, generator=torch.Generator().manual_seed(2))
+    t = elbo_terms(tiny_model, x, n_samples=1, generator=torch.Generator().manual_seed(2))
+    assert rows.shape == (10, 3)
+    torch.testing.assert_close(rows, torch.stack([t.elbo, t.recon, t.kl], 1))
+    # Smaller batches: the same KL (closed form) and sums within Monte Carlo reach.
+    small = split_terms(tiny_model, x, batch_size=3, generator=torch.Generator().manual_seed(2))
+    torch.testing.assert_close(small[:, 2], rows[:, 2])
+    assert split_terms(tiny_model, x[:0]).shape == (0, 3)
 
 
 def test_package_evaluate_is_the_module_and_its_function_is_reachable():

@@ -27,15 +27,12 @@ def test_shapes(kind, arch, image_shape, hidden, latent):
     n = 3
     x = torch.rand(n, *image_shape)
     with torch.no_grad():
-        mu, logvar = model.encode(x)
-        assert mu.shape == (n, latent)
-        if kind == "ae":
-            assert logvar is None
-        else:
-            assert logvar.shape == (n, latent)
-        z = model.reparameterize(mu, logvar)
+        q = model.encode(x)
+        assert q.mean.shape == (n, latent) and q.std.shape == (n, latent) and q.kl().shape == (n,)
+        assert q.deterministic == (kind == "ae")
+        z = q.sample(torch.Generator().manual_seed(0))
         assert z.shape == (n, latent)
-        assert model.reparameterize(mu, logvar, n_samples=4).shape == (4, n, latent)
+        assert q.sample(n_samples=4).shape == (4, n, latent)
         out = model.decode(z)
         assert out.shape == (n, *image_shape)
         assert out.min() >= 0 and out.max() <= 1
@@ -44,8 +41,6 @@ def test_shapes(kind, arch, image_shape, hidden, latent):
         assert model.reconstruct(x, sample=True).shape == (n, *image_shape)
         s = model.sample(5)
         assert s.shape == (5, *image_shape) and s.min() >= 0 and s.max() <= 1
-        logits, mu2, _ = model(x)
-        assert logits.shape == (n, *image_shape) and torch.equal(mu2, mu)
 
 
 def test_decode_stays_in_unit_interval_for_extreme_codes(tiny_model):
@@ -54,42 +49,9 @@ def test_decode_stays_in_unit_interval_for_extreme_codes(tiny_model):
     assert torch.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
 
 
-def test_reparameterize_formula(tiny_model):
-    mu = torch.tensor([[0.5, -2.0], [3.0, 0.0]])
-    logvar = torch.tensor([[0.0, 1.0], [-2.0, 0.7]])
-    torch.manual_seed(123)
-    z = tiny_model.reparameterize(mu, logvar)
-    torch.manual_seed(123)
-    eps = torch.randn(mu.shape)
-    torch.testing.assert_close(z, mu + torch.exp(0.5 * logvar) * eps)
-
-
-def test_reparameterize_sample_moments(tiny_model):
-    mu = torch.tensor([[1.5, -3.0]])
-    logvar = torch.tensor([[0.0, 2.0 * torch.log(torch.tensor(0.25)).item()]])  # sigma = 1 and 0.25
-    z = tiny_model.reparameterize(mu, logvar, n_samples=200_000)  # (L, 1, 2)
-    assert z.shape == (200_000, 1, 2)
-    torch.testing.assert_close(z.mean(0), mu, atol=0.01, rtol=0)
-    torch.testing.assert_close(z.std(0), torch.tensor([[1.0, 0.25]]), atol=0.01, rtol=0)
-    # independent draws per sample and per dimension
-    corr = torch.corrcoef(z[:, 0, :].T)[0, 1]
-    assert abs(corr) < 0.02
-
-
-def test_reparameterize_gradients_flow_to_mu_and_logvar(tiny_model):
-    mu = torch.zeros(4, 2, requires_grad=True)
-    logvar = torch.zeros(4, 2, requires_grad=True)
-    z = tiny_model.reparameterize(mu, logvar, n_samples=3)
-    (z**2).sum().backward()
-    assert mu.grad is not None and logvar.grad is not None
-    assert mu.grad.abs().sum() > 0 and logvar.grad.abs().sum() > 0
-    # d/dmu sum z^2 = 2 sum_l z_l
-    torch.testing.assert_close(mu.grad, 2 * z.detach().sum(0))
-
-
 def test_gradients_reach_encoder_through_sampling(tiny_model, moons):
-    logits, mu, logvar = tiny_model(moons.train_x[:8])
-    logits.sum().backward()
+    z = tiny_model.encode(moons.train_x[:8]).sample(torch.Generator().manual_seed(0))
+    tiny_model.decode_logits(z).sum().backward()
     assert tiny_model.to_stats.weight.grad is not None
     assert tiny_model.to_stats.weight.grad.abs().sum() > 0
 
@@ -98,10 +60,9 @@ def test_ae_is_deterministic():
     model = build_model(ModelConfig(kind="ae", hidden=(16,), latent_dim=3))
     x = torch.rand(2, 1, 28, 28)
     with torch.no_grad():
-        mu, logvar = model.encode(x)
-        assert logvar is None
-        assert torch.equal(model.reparameterize(mu), mu)
-        assert torch.equal(model.reparameterize(mu, None, n_samples=2), mu.expand(2, 2, 3))
+        q = model.encode(x)
+        assert q.deterministic and torch.equal(q.std, torch.zeros(2, 3)) and torch.equal(q.kl(), torch.zeros(2))
+        assert torch.equal(q.sample(torch.Generator().manual_seed(0)), q.mean)
         assert torch.equal(model.reconstruct(x, sample=True), model.reconstruct(x))
     assert model.to_stats.out_features == 3  # no logvar head
 
@@ -123,8 +84,11 @@ def test_sample_temperature_zero_decodes_the_prior_mean(tiny_model):
 def test_reconstruct_decodes_the_posterior_mean(tiny_model, moons):
     x = moons.test_x[:4]
     with torch.no_grad():
-        mu, _ = tiny_model.encode(x)
-        torch.testing.assert_close(tiny_model.reconstruct(x), tiny_model.decode(mu))
+        q = tiny_model.encode(x)
+        torch.testing.assert_close(tiny_model.reconstruct(x), tiny_model.decode(q.mean))
+        g = torch.Generator().manual_seed(4)
+        drawn = tiny_model.reconstruct(x, torch.Generator().manual_seed(4), sample=True)
+        torch.testing.assert_close(drawn, tiny_model.decode(q.sample(g)))
 
 
 def test_learned_sigma_is_a_parameter_and_fixed_sigma_is_not():
@@ -137,9 +101,18 @@ def test_learned_sigma_is_a_parameter_and_fixed_sigma_is_not():
     torch.testing.assert_close(learned.log_sigma.detach(), torch.log(torch.tensor(0.3)))
 
 
-def test_same_seed_same_init(tiny_cfg):
-    torch.manual_seed(9)
-    a = build_model(tiny_cfg).state_dict()
-    torch.manual_seed(9)
-    b = build_model(tiny_cfg).state_dict()
+@pytest.mark.parametrize("arch,hidden", [("mlp", (16,)), ("conv", (4, 8))])
+def test_same_generator_seed_same_init(arch, hidden):
+    """Initialised from a generator: the same seed gives the same weights, whatever the global RNG holds;
+    and the scale is PyTorch's default (weights within +-1/sqrt(fan_in))."""
+    cfg = ModelConfig(arch=arch, hidden=hidden, latent_dim=3)
+    torch.manual_seed(1)
+    a = build_model(cfg, torch.Generator().manual_seed(9)).state_dict()
+    torch.manual_seed(2)
+    b = build_model(cfg, torch.Generator().manual_seed(9)).state_dict()
+    c = build_model(cfg, torch.Generator().manual_seed(10)).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["to_stats.weight"], c["to_stats.weight"])
+    w = a["to_stats.weight"]
+    bound = 1 / w.shape[1] ** 0.5
+    assert w.abs().max() <= bound and w.abs().max() > 0.9 * bound
