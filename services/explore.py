@@ -1,6 +1,6 @@
 """Latent-space exploration: paths, traversals, the manifold grid, moon phases, export.
 
-2-D maps of the codes (PCA, t-SNE) are in ``vae.maps``.
+2-D maps of the codes (PCA, t-SNE) are in ``services.maps``.
 
 Pure PyTorch / NumPy / scikit-learn; the app's pages call these. Codes are (N, D) tensors.
 """
@@ -11,13 +11,14 @@ import io
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
 
-from .images import tile, to_pil
-from .models import VAE
-from .objectives import log_normal
+from vae.distributions import log_normal
+from vae.images import tile, to_pil
+from vae.models import VAE
 
 # --------------------------------------------------------------------------- paths in z
 
@@ -90,6 +91,25 @@ def decode_batches(model: VAE, z: Tensor, batch_size: int = 1024) -> Tensor:
     return torch.cat([model.decode(z[i : i + batch_size].to(model.device)).cpu() for i in range(0, len(z), batch_size)])
 
 
+@torch.no_grad()
+def latent_path(model: VAE, xa: Tensor, xb: Tensor, steps: int, method: str = "linear") -> tuple[Tensor, Tensor]:
+    """The path from image xa to image xb (C, H, W) in z: ``steps`` codes (S, D) from one posterior
+    mean to the other (see :func:`interpolate`) and their decodings (S, C, H, W), both on CPU."""
+    model.eval()
+    mu = model.encode(torch.stack([xa, xb]).to(model.device)).mean.cpu()
+    z = interpolate(mu[0], mu[1], steps, method)
+    return z, decode_batches(model, z)
+
+
+def path_metrics(z: Tensor, train_codes: Tensor) -> dict[str, np.ndarray]:
+    """How far each code of a path z (S, D) is from the data: its prior log-density and its Euclidean
+    distance to the nearest training code (N, D); each (S,), by name."""
+    return {
+        "log N(z; 0, I)": prior_log_density(z).numpy(),
+        "distance to nearest training code": nearest(train_codes, z)[0][:, 0].numpy(),
+    }
+
+
 # --------------------------------------------------------------------------- moons
 
 
@@ -129,9 +149,26 @@ def estimate_phase(images: Tensor, ref_images: Tensor, ref_phase: Tensor, k: int
 
 
 def phase_name(angle: float) -> str:
-    from .data import PHASE_NAMES, phase_class
+    from vae.data import PHASE_NAMES, phase_class
 
     return PHASE_NAMES[int(phase_class(angle))]
+
+
+def frame_distance(frames: Tensor, train_x: Tensor, train_phase: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+    """RMS pixel distance of each frame (S, C, H, W) to the nearest training image (N, C, H, W): (S,);
+    with the training moons' phases ``train_phase`` (N,) also each frame's estimated phase (S,), from
+    the same nearest-neighbour search (else None)."""
+    if train_phase is None:
+        return pixel_distance(frames, train_x), None
+    phase, dist = estimate_phase(frames, train_x, train_phase[: len(train_x)])
+    return dist, phase
+
+
+def phase_caption(phase: Tensor, dist: Tensor) -> str:
+    """Each frame's estimated phase (S,) in radians and distance (S,) as "full moon 180° (d=0.012) · …"."""
+    return " · ".join(
+        f"{phase_name(a)} {math.degrees(a):.0f}° (d={r:.3f})" for a, r in zip(phase.tolist(), dist.tolist())
+    )
 
 
 # --------------------------------------------------------------------------- export
@@ -148,11 +185,14 @@ def png_bytes(img: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def gif_bytes(images: Tensor, scale: int = 4, ms_per_frame: int = 120, bounce: bool = True) -> bytes:
-    """(N, C, H, W) -> an animated, looping GIF (played forward then back when ``bounce``)."""
+GIF_MS_PER_FRAME = 120
+
+
+def gif_bytes(images: Tensor, scale: int = 4) -> bytes:
+    """(N, C, H, W) -> an animated, looping GIF, played forward then back (so the loop has no jump)."""
     frames = [to_pil(x, scale=scale).convert("P") for x in images]
-    if bounce and len(frames) > 2:
+    if len(frames) > 2:
         frames = frames + frames[-2:0:-1]
     buf = io.BytesIO()
-    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=ms_per_frame, loop=0)
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=GIF_MS_PER_FRAME, loop=0)
     return buf.getvalue()

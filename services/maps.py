@@ -1,13 +1,16 @@
 """2-D maps of latent codes: fit (raw, PCA, t-SNE), place new codes, cache t-SNE, run it in the background.
 
-Pure NumPy / PyTorch / scikit-learn (and plotly for the figure); the Latent map page calls these.
+Pure NumPy / PyTorch / scikit-learn, no UI library: the figure is ``ui.figures.map_figure``.
 
-- ``fit_map(codes, method)`` -> ``LatentMap`` with the (N, 2) positions; ``LatentMap.place(new)`` puts new
-  codes on that map: PCA transforms them, raw takes their first two dimensions, t-SNE (which has no
-  out-of-sample map) puts each at the mean position of its k nearest map codes in latent space.
+- ``fit_map(codes, method)`` -> ``LatentMap`` with the (N, 2) positions of raw codes or PCA;
+  ``LatentMap.place(new)`` puts new codes on a map: PCA transforms them, raw takes their first two
+  dimensions, t-SNE (which has no out-of-sample map) puts each at the mean position of its k nearest
+  map codes in latent space.
 - ``DiskCache`` stores t-SNE results as ``<key>.npy`` with atomic writes; ``tsne_key`` names a result by
   a hash of the codes themselves and the settings, so a changed checkpoint never reads a stale map.
-- ``Runner`` computes in worker threads with progress polling; ``tsne_map_async`` ties the three together.
+- ``tsne_map_async`` computes t-SNE in the background (``services.jobs.Runner``) through that cache;
+  ``current_map`` is what the Latent map page draws now (PCA stands in while t-SNE computes).
+- ``settle_state`` makes a session's saved map settings valid for the model at hand.
 """
 
 from __future__ import annotations
@@ -16,9 +19,8 @@ import hashlib
 import os
 import re
 import threading
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, MutableMapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +28,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .checkpoint import atomic_write
-from .explore import nearest
-from .images import ImageError, preprocess
-from .registry import REPO_ROOT
+from services.explore import decode_batches, manifold_grid, nearest
+from services.jobs import RUNNER, Job, Report, Runner
+from services.registry import REPO_ROOT
+from vae.checkpoint import atomic_write
+from vae.images import ImageError, preprocess, tile
 
 METHODS = ("raw", "pca", "tsne")
 METHOD_NAMES = {"raw": "raw (z₁, z₂)", "pca": "PCA", "tsne": "t-SNE"}
 MAX_POINTS = 10_000
-
-Progress = Callable[[float, str], None]
+GRID_EXTENT = (0.05, 0.95)  # the manifold grid spans these quantiles of N(0, 1) in each coordinate
 
 
 def _as_array(codes: np.ndarray | Tensor) -> np.ndarray:
@@ -54,7 +56,7 @@ def _raw(x: np.ndarray) -> np.ndarray:
 
 def methods_for(latent_dim: int) -> list[str]:
     """The methods offered for a latent size: raw codes only make sense for a 2-D (or 1-D) latent."""
-    return ["raw", "pca", "tsne"] if latent_dim <= 2 else ["pca", "tsne"]
+    return list(METHODS) if latent_dim <= 2 else ["pca", "tsne"]
 
 
 # --------------------------------------------------------------------------- PCA
@@ -155,7 +157,7 @@ def _install_progress_hook() -> bool:
 
 
 def tsne_embedding(
-    codes: np.ndarray | Tensor, settings: TsneSettings = FAST_TSNE, progress: Progress | None = None
+    codes: np.ndarray | Tensor, settings: TsneSettings = FAST_TSNE, progress: Report | None = None
 ) -> np.ndarray:
     """t-SNE of codes (N, D) -> (N, 2) float32. ``progress(fraction, message)`` is called as it goes;
     an exception it raises (e.g. ``Cancelled``) stops the computation."""
@@ -240,23 +242,16 @@ def neighbours(reference: np.ndarray | Tensor, queries: np.ndarray | Tensor, k: 
     return nearest(torch.from_numpy(_as_array(reference)), torch.from_numpy(_as_array(queries)), k)[1].numpy()
 
 
-def fit_map(
-    codes: np.ndarray | Tensor,
-    method: str = "pca",
-    tsne: TsneSettings = FAST_TSNE,
-    progress: Progress | None = None,
-    k: int = 10,
-) -> LatentMap:
-    """Fit a 2-D map of codes (N, D) with ``raw``, ``pca`` or ``tsne``."""
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+def fit_map(codes: np.ndarray | Tensor, method: str = "pca") -> LatentMap:
+    """Fit a 2-D map of codes (N, D) with ``raw`` or ``pca`` (t-SNE runs in the background:
+    :func:`tsne_map_async`). PCA of 1-D codes gives the raw map."""
+    if method not in ("raw", "pca"):
+        raise ValueError(f"method must be raw or pca (t-SNE: tsne_map_async), got {method!r}")
     x = _as_array(codes)
-    if method == "raw" or (method == "pca" and x.shape[1] < 2):
-        return LatentMap("raw", _raw(x), x, k)
-    if method == "pca":
-        pca = Pca.fit(x, 2)
-        return LatentMap("pca", pca.transform(x), x, k, pca)
-    return LatentMap("tsne", tsne_embedding(x, tsne, progress), x, k)
+    if method == "raw" or x.shape[1] < 2:
+        return LatentMap("raw", _raw(x), x)
+    pca = Pca.fit(x, 2)
+    return LatentMap("pca", pca.transform(x), x, pca=pca)
 
 
 # --------------------------------------------------------------------------- disk cache
@@ -312,132 +307,11 @@ def tsne_key(codes: np.ndarray | Tensor, settings: TsneSettings = FAST_TSNE) -> 
     return f"tsne-{x.shape[0]}-{h.hexdigest()[:32]}"
 
 
-# --------------------------------------------------------------------------- background runner
-
-
-class Cancelled(Exception):
-    """Raised inside a job's progress callback once the job was cancelled."""
-
-
-@dataclass
-class Job:
-    """One background computation; read its fields to poll it."""
-
-    key: str
-    state: str = "queued"  # queued -> running -> done | error | cancelled
-    progress: float = 0.0
-    message: str = "waiting for another computation to finish"
-    result: Any = None
-    error: str | None = None
-    created: float = field(default_factory=time.monotonic)
-    started: float | None = None
-    finished: float | None = None
-    _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
-    _thread: threading.Thread | None = field(default=None, repr=False)
-
-    @property
-    def done(self) -> bool:
-        return self.state in ("done", "error", "cancelled")
-
-    @property
-    def elapsed(self) -> float:
-        if self.started is None:
-            return 0.0
-        return (self.finished or time.monotonic()) - self.started
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the job ends (tests, CLIs); True if it did within ``timeout``."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-        return self.done
-
-
-class Runner:
-    """Runs ``fn(progress)`` in daemon threads, at most ``workers`` at a time, one job per key.
-
-    ``progress(fraction, message)`` updates the job and raises ``Cancelled`` once it was cancelled.
-    Finished jobs are kept (the ``keep`` newest) so that every session polling a key sees its result.
-    """
-
-    def __init__(self, workers: int = 1, keep: int = 8) -> None:
-        self._jobs: dict[str, Job] = {}
-        self._lock = threading.Lock()
-        self._slots = threading.Semaphore(workers)
-        self._keep = keep
-
-    def get(self, key: str) -> Job | None:
-        with self._lock:
-            return self._jobs.get(key)
-
-    def submit(self, key: str, fn: Callable[[Progress], Any]) -> Job:
-        """Start ``fn`` under ``key`` unless a job for that key is queued, running or done."""
-        with self._lock:
-            job = self._jobs.get(key)
-            if job is not None and job.state in ("queued", "running", "done"):
-                return job
-            job = Job(key)
-            self._jobs[key] = job
-            self._prune()
-            job._thread = threading.Thread(target=self._run, args=(job, fn), name=f"map-{key[:24]}", daemon=True)
-            job._thread.start()
-            return job
-
-    def cancel(self, key: str) -> None:
-        job = self.get(key)
-        if job is not None and not job.done:
-            job.cancel()
-
-    def forget(self, key: str) -> None:
-        """Drop a finished job (so that ``submit`` starts it afresh)."""
-        with self._lock:
-            job = self._jobs.get(key)
-            if job is not None and job.done:
-                del self._jobs[key]
-
-    def _prune(self) -> None:
-        done = sorted((j for j in self._jobs.values() if j.done), key=lambda j: j.created)
-        for j in done[: max(0, len(done) - self._keep)]:
-            del self._jobs[j.key]
-
-    def _run(self, job: Job, fn: Callable[[Progress], Any]) -> None:
-        def progress(fraction: float, message: str) -> None:
-            if job._cancel.is_set():
-                raise Cancelled
-            job.progress = float(min(max(fraction, 0.0), 1.0))
-            job.message = message
-
-        with self._slots:
-            if job._cancel.is_set():
-                job.state, job.finished = "cancelled", time.monotonic()
-                return
-            job.started = time.monotonic()
-            job.state, job.message = "running", "starting"
-            try:
-                result = fn(progress)
-            except Cancelled:
-                job.state, job.message = "cancelled", "cancelled"
-            except Exception as e:  # reported to the page through job.error
-                job.error = f"{type(e).__name__}: {e}"
-                job.state, job.message = "error", job.error
-            else:
-                job.result, job.progress = result, 1.0
-                job.state, job.message = "done", "done"
-            finally:
-                job.finished = time.monotonic()
-
-
-RUNNER = Runner()  # process-wide: every session asking for the same map shares one computation
-
-
 def tsne_map_async(
     codes: np.ndarray | Tensor,
     settings: TsneSettings = FAST_TSNE,
     cache: DiskCache | None = None,
     runner: Runner | None = None,
-    k: int = 10,
 ) -> tuple[LatentMap | None, Job | None, str]:
     """The t-SNE map of codes if it is ready (from disk or a finished job), else start computing it.
 
@@ -450,25 +324,89 @@ def tsne_map_async(
     key = tsne_key(x, settings)
     stored = cache.load(key)
     if stored is not None and stored.shape == (len(x), 2) and np.isfinite(stored).all():
-        return LatentMap("tsne", stored.astype(np.float32), x, k), None, key
+        return LatentMap("tsne", stored.astype(np.float32), x), None, key
     job = runner.get(key)
     if job is not None and job.state == "done":
         return job.result, job, key
     if job is not None and job.state == "error":
         return None, job, key
 
-    def compute(progress: Progress) -> LatentMap:
+    def compute(progress: Report) -> LatentMap:
         xy = tsne_embedding(x, settings, progress)
         try:
             cache.save(key, xy)
         except OSError:  # a read-only disk only costs the next visit a recomputation
             pass
-        return LatentMap("tsne", xy, x, k)
+        return LatentMap("tsne", xy, x)
 
     return None, runner.submit(key, compute), key
 
 
-# --------------------------------------------------------------------------- uploads, selection, figure
+# --------------------------------------------------------------------------- the page's map
+
+
+@dataclass
+class MapView:
+    """What the Latent map draws now: ``lmap``; for t-SNE also its cache ``tsne_key``, and whether
+    PCA stands in because t-SNE is still ``waiting`` or failed (``error`` says why)."""
+
+    lmap: LatentMap
+    tsne_key: str | None = None
+    waiting: bool = False
+    error: str | None = None
+
+
+def current_map(
+    codes: np.ndarray | Tensor,
+    method: str,
+    previous_tsne: str | None = None,
+    settings: TsneSettings = FAST_TSNE,
+    cache: DiskCache | None = None,
+    runner: Runner | None = None,
+) -> MapView:
+    """The map of codes (N, D) by ``method`` without waiting: a t-SNE not ready yet is started in the
+    background and PCA stands in. ``previous_tsne`` is the key this session asked for before: a
+    different one is cancelled, so that an abandoned map does not hold the CPU."""
+    if method != "tsne":
+        return MapView(fit_map(codes, method))
+    runner = runner or RUNNER
+    lmap, job, key = tsne_map_async(codes, settings, cache, runner)
+    if previous_tsne and previous_tsne != key:
+        runner.cancel(previous_tsne)
+    if lmap is not None:
+        return MapView(lmap, key)
+    failed = job is not None and job.state == "error"
+    return MapView(fit_map(codes, "pca"), key, waiting=not failed, error=job.error if failed else None)
+
+
+def settle_state(state: MutableMapping[str, Any], model_key: str, methods: list[str], n_min: int, n_max: int) -> None:
+    """Make the Latent map's saved session values valid for the model ``model_key``.
+
+    Values survive page and model changes. A new model starts from its own defaults (``methods[0]``:
+    raw codes for a 2-D latent, else PCA, never an unasked-for t-SNE) and no picked image; other
+    values are kept while valid (``map_n`` within [n_min, n_max], ``map_pick`` below n_max).
+    """
+    if state.get("map_model") != model_key:
+        state["map_model"] = model_key
+        state["map_method"] = methods[0]
+        state["map_pick"] = None
+    if state.get("map_method") not in methods:
+        state["map_method"] = methods[0]
+    if "map_n" in state and not n_min <= state["map_n"] <= n_max:
+        del state["map_n"]
+    pick = state.get("map_pick")
+    if pick is not None and not 0 <= pick < n_max:
+        state["map_pick"] = None
+
+
+def neighbour_list(codes: np.ndarray | Tensor, i: int, k: int) -> list[tuple[int, float]]:
+    """The k codes nearest to codes[i] (N, D), itself excluded: (index, Euclidean distance), nearest first."""
+    x = torch.from_numpy(_as_array(codes))
+    dist, idx = nearest(x, x[i : i + 1], k + 1)
+    return [(int(j), float(d)) for j, d in zip(idx[0], dist[0]) if int(j) != i][:k]
+
+
+# --------------------------------------------------------------------------- uploads
 
 
 @dataclass
@@ -504,157 +442,23 @@ def encode_uploads(
         return Uploads([], torch.zeros(0, *shape), torch.zeros(0, model.latent_dim), errors)
     x = torch.stack(images)
     model.eval()
-    mu = model.encode(x.to(model.device))[0].cpu()
+    mu = model.encode(x.to(model.device)).mean.cpu()
     return Uploads(names, x, mu, errors)
-
-
-def selected_index(points: Sequence[Mapping[str, Any]] | None) -> int | None:
-    """The test-image index of the last clicked map point (from its customdata), or None.
-
-    Test points carry their image index as customdata; uploads carry negative numbers and are ignored.
-    """
-    for p in reversed(list(points or [])):
-        cd = p.get("customdata") if isinstance(p, Mapping) else None
-        if isinstance(cd, (list, tuple)):
-            cd = cd[0] if cd else None
-        try:
-            i = int(cd)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            continue
-        if i >= 0:
-            return i
-    return None
-
-
-def palette(n: int) -> list[str]:
-    """n distinct colours: plotly's 10 qualitative ones, then the 26 of 'Alphabet', then a sampled scale."""
-    from plotly import colors
-
-    if n <= 10:
-        return list(colors.qualitative.Plotly[:n])
-    if n <= 26:
-        return list(colors.qualitative.Alphabet[:n])
-    return colors.sample_colorscale("Turbo", [i / max(1, n - 1) for i in range(n)])
-
-
-def map_figure(
-    xy: np.ndarray,
-    labels: Sequence[int] | np.ndarray,
-    label_names: Sequence[str],
-    indices: Sequence[int] | np.ndarray | None = None,
-    upload_xy: np.ndarray | None = None,
-    upload_names: Sequence[str] = (),
-    axis_titles: tuple[str, str] = ("", ""),
-    square: tuple[float, float] | None = None,
-    height: int = 620,
-):
-    """A plotly figure: one WebGL scatter trace per label (customdata = image index), uploads as stars
-    (customdata = -1 - upload number), optionally a dashed square [lo, hi]^2 (the manifold grid's extent)."""
-    import plotly.graph_objects as go
-
-    xy = np.asarray(xy, dtype=np.float32)
-    labels = np.asarray(labels, dtype=np.int64)
-    indices = np.arange(len(xy)) if indices is None else np.asarray(indices, dtype=np.int64)
-    names = list(label_names) or ["?"]
-    colours = palette(len(names))
-    fig = go.Figure()
-    for j, name in enumerate(names):
-        sel = np.flatnonzero(labels == j)
-        if len(sel) == 0:
-            continue
-        fig.add_trace(
-            go.Scattergl(
-                x=xy[sel, 0],
-                y=xy[sel, 1],
-                mode="markers",
-                name=str(name),
-                customdata=indices[sel],
-                text=[str(name)] * len(sel),
-                hovertemplate="%{text}<br>test image #%{customdata}<extra></extra>",
-                marker={"size": 6, "color": colours[j], "opacity": 0.8},
-            )
-        )
-    if upload_xy is not None and len(upload_xy):
-        up = np.asarray(upload_xy, dtype=np.float32)
-        fig.add_trace(  # WebGL too: a plain SVG trace would be drawn under the WebGL points
-            go.Scattergl(
-                x=up[:, 0],
-                y=up[:, 1],
-                mode="markers+text",
-                name="your uploads",
-                customdata=-1 - np.arange(len(up)),
-                text=list(upload_names),
-                textposition="top center",
-                hovertemplate="upload: %{text}<extra></extra>",
-                marker={"symbol": "star", "size": 22, "color": "gold", "line": {"color": "black", "width": 1.5}},
-            )
-        )
-    if square is not None:
-        lo, hi = square
-        fig.add_shape(
-            type="rect", x0=lo, y0=lo, x1=hi, y1=hi, line={"dash": "dash", "color": "grey", "width": 1.5}, layer="above"
-        )
-    fig.update_layout(
-        height=height,
-        margin={"l": 10, "r": 10, "t": 60, "b": 10},
-        legend={
-            "itemsizing": "constant",
-            "orientation": "h",
-            "yanchor": "bottom",
-            "y": 1.01,
-            "x": 0,
-            "title": {"text": "label (click to hide):"},
-        },
-        xaxis_title=axis_titles[0],
-        yaxis_title=axis_titles[1],
-        clickmode="event+select",
-        dragmode="pan",
-    )
-    return fig
-
-
-def figure_points(spec: Mapping[str, Any] | str) -> dict[str, int]:
-    """Count the points of each trace name in a figure's JSON (plain lists or plotly's typed arrays)."""
-    import base64
-    import json
-
-    fig = json.loads(spec) if isinstance(spec, str) else spec
-    out: dict[str, int] = {}
-    for tr in fig.get("data", []):
-        x = tr.get("x", [])
-        if isinstance(x, Mapping) and "bdata" in x:
-            n = len(np.frombuffer(base64.b64decode(x["bdata"]), dtype=np.dtype(x.get("dtype", "f8"))))
-        else:
-            n = len(x)
-        out[str(tr.get("name", ""))] = out.get(str(tr.get("name", "")), 0) + n
-    return out
-
-
-def figure_xy(spec: Mapping[str, Any] | str) -> np.ndarray:
-    """All (x, y) positions of a figure's JSON, trace after trace: (N, 2)."""
-    import base64
-    import json
-
-    fig = json.loads(spec) if isinstance(spec, str) else spec
-
-    def values(v: Any) -> np.ndarray:
-        if isinstance(v, Mapping) and "bdata" in v:
-            return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v.get("dtype", "f8"))).astype(np.float64)
-        return np.asarray(v, dtype=np.float64)
-
-    parts = [np.stack([values(t["x"]), values(t["y"])], 1) for t in fig.get("data", []) if "x" in t]
-    return np.concatenate(parts) if parts else np.zeros((0, 2))
 
 
 # --------------------------------------------------------------------------- manifold grid
 
 
-def manifold_image(model: Any, n: int, lo: float = 0.05, hi: float = 0.95, batch_size: int = 1024) -> Tensor:
-    """The decoded n x n manifold of a 2-D latent on the Gaussian inverse-CDF grid, tiled: (C, H*n, W*n)."""
-    from .explore import decode_batches, manifold_grid
-    from .images import tile
+def grid_square(extent: tuple[float, float] = GRID_EXTENT) -> tuple[float, float]:
+    """The manifold grid's [lo, hi] in each coordinate of z: the N(0, 1) quantiles at ``extent``."""
+    lo, hi = torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor(extent, dtype=torch.float64)).tolist()
+    return float(lo), float(hi)
 
+
+def manifold_image(model: Any, n: int, extent: tuple[float, float] = GRID_EXTENT, batch_size: int = 1024) -> Tensor:
+    """The decoded n x n manifold of a 2-D latent on the Gaussian inverse-CDF grid between the
+    quantiles ``extent``, tiled: (C, H*n, W*n)."""
     if model.latent_dim != 2:
         raise ValueError(f"the manifold grid needs a 2-D latent, this one has {model.latent_dim} dimensions")
-    images = decode_batches(model, manifold_grid(n, lo, hi), batch_size)
+    images = decode_batches(model, manifold_grid(n, *extent), batch_size)
     return tile(images, nrow=n, padding=0)

@@ -5,12 +5,17 @@ Imported as ``vae_helpers``, not from ``conftest``: tests/e2e has a conftest.py 
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
@@ -70,3 +75,43 @@ def run_page(page: str):
     at.run()
     no_exception(at)
     return at
+
+
+def _plotly_values(v: object) -> np.ndarray:
+    """A plotly JSON array as floats: a plain list, or plotly's typed array ({"bdata", "dtype"})."""
+    if isinstance(v, Mapping) and "bdata" in v:
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v.get("dtype", "f8"))).astype(np.float64)
+    return np.asarray(v, dtype=np.float64)
+
+
+def figure_points(spec: Mapping[str, Any] | str) -> dict[str, int]:
+    """Count the points of each trace name in a plotly figure's JSON (e.g. ``plotly_chart.proto.spec``)."""
+    fig = json.loads(spec) if isinstance(spec, str) else spec
+    out: dict[str, int] = {}
+    for tr in fig.get("data", []):
+        name = str(tr.get("name", ""))
+        out[name] = out.get(name, 0) + len(_plotly_values(tr.get("x", [])))
+    return out
+
+
+def figure_xy(spec: Mapping[str, Any] | str) -> np.ndarray:
+    """All (x, y) positions of a plotly figure's JSON, trace after trace: (N, 2)."""
+    fig = json.loads(spec) if isinstance(spec, str) else spec
+    parts = [np.stack([_plotly_values(t["x"]), _plotly_values(t["y"])], 1) for t in fig.get("data", []) if "x" in t]
+    return np.concatenate(parts) if parts else np.zeros((0, 2))
+
+
+def start_endless(runner, key: str):
+    """Submit a job that reports progress forever (until cancelled) and wait until it runs."""
+    import threading
+
+    started = threading.Event()
+
+    def forever(progress):
+        started.set()
+        while True:
+            progress(0.1, "working")
+
+    job = runner.submit(key, forever)
+    assert started.wait(10)
+    return job

@@ -1,4 +1,4 @@
-"""vae.explore: latent paths, traversals, the manifold grid, moon phases and the export helpers."""
+"""services.explore: latent paths, traversals, the manifold grid, moon phases and the export helpers."""
 
 from __future__ import annotations
 
@@ -11,16 +11,19 @@ import pytest
 import torch
 from PIL import Image
 
-from vae.data import PHASE_NAMES, make_moons, render_moons
-from vae.explore import (
+from services.explore import (
     crossfade,
     decode_batches,
     estimate_phase,
+    frame_distance,
     gif_bytes,
     interpolate,
+    latent_path,
     manifold_grid,
     moon_pair,
     nearest,
+    path_metrics,
+    phase_caption,
     phase_name,
     pixel_distance,
     png_bytes,
@@ -29,6 +32,7 @@ from vae.explore import (
     strip,
     traversal,
 )
+from vae.data import PHASE_NAMES, make_moons, render_moons
 
 # --------------------------------------------------------------------------- paths in z
 
@@ -168,6 +172,23 @@ def test_decode_batches_matches_one_big_decode(tiny_model):
     assert out.shape == (10, 1, 28, 28)
 
 
+def test_latent_path_runs_between_the_two_posterior_means(tiny_model, moons):
+    xa, xb = moons.test_x[0], moons.test_x[1]
+    z, frames = latent_path(tiny_model, xa, xb, 5, "slerp")
+    mu = tiny_model.encode(torch.stack([xa, xb])).mean.detach()
+    assert z.shape == (5, 2) and frames.shape == (5, 1, 28, 28)
+    assert torch.allclose(z[0], mu[0], atol=1e-5) and torch.allclose(z[-1], mu[1], atol=1e-5)
+    assert torch.allclose(frames, decode_batches(tiny_model, z))
+
+
+def test_path_metrics_names_and_values():
+    z = torch.tensor([[0.0, 0.0], [3.0, 4.0]])
+    m = path_metrics(z, train_codes=torch.tensor([[0.0, 0.0], [3.0, 0.0]]))
+    assert sorted(m) == ["distance to nearest training code", "log N(z; 0, I)"]
+    np.testing.assert_allclose(m["distance to nearest training code"], [0.0, 4.0])
+    np.testing.assert_allclose(m["log N(z; 0, I)"], [-math.log(2 * math.pi), -math.log(2 * math.pi) - 12.5], rtol=1e-6)
+
+
 # --------------------------------------------------------------------------- moons
 
 
@@ -216,6 +237,18 @@ def test_estimate_phase_averages_on_the_circle_across_new_moon():
     assert PHASE_NAMES[0] == phase_name(a)
 
 
+def test_frame_distance_with_and_without_phases():
+    ref_angle = np.linspace(0, 2 * math.pi, 40, endpoint=False)
+    ref = torch.from_numpy(render_moons(ref_angle, jitter=False)).unsqueeze(1)
+    phase_ref = torch.from_numpy(ref_angle.astype(np.float32))
+    dist, phase = frame_distance(ref[:3], ref, phase_ref)
+    assert torch.allclose(dist, torch.zeros(3), atol=1e-3) and phase.shape == (3,)
+    plain, none = frame_distance(ref[:3] * 0.5, ref)
+    assert none is None and torch.equal(plain, pixel_distance(ref[:3] * 0.5, ref))
+    caption = phase_caption(torch.tensor([math.pi, math.pi / 2]), torch.tensor([0.0123, 0.5]))
+    assert caption == "full moon 180° (d=0.012) · first quarter 90° (d=0.500)"
+
+
 # --------------------------------------------------------------------------- export
 
 
@@ -238,13 +271,13 @@ def test_png_bytes_is_a_png_of_the_same_size():
     assert back.format == "PNG" and back.size == img.size
 
 
-@pytest.mark.parametrize("bounce, n, frames", [(True, 5, 8), (False, 5, 5), (True, 2, 2)])
-def test_gif_bytes_is_an_animated_looping_gif(bounce, n, frames):
-    data = gif_bytes(_frames(n), scale=2, ms_per_frame=50, bounce=bounce)
+@pytest.mark.parametrize("n, frames", [(5, 8), (3, 4), (2, 2)])
+def test_gif_bytes_is_an_animated_looping_gif_played_forward_then_back(n, frames):
+    data = gif_bytes(_frames(n), scale=2)
     assert data[:6] in (b"GIF87a", b"GIF89a")
     img = Image.open(io.BytesIO(data))
     assert img.format == "GIF"
     assert img.is_animated and img.n_frames == frames
     assert img.size == (56, 56)
     assert img.info.get("loop") == 0
-    assert img.info.get("duration") == 50
+    assert img.info.get("duration") == 120

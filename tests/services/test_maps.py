@@ -1,17 +1,18 @@
-"""vae.maps: 2-D maps of codes, placing new codes, the t-SNE disk cache, the background runner."""
+"""services.maps: 2-D maps of codes, placing new codes, the t-SNE disk cache and background map, page state."""
 
 from __future__ import annotations
 
 import io
-import json
-import threading
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageDraw
+from vae_helpers import start_endless
 
-from vae import maps
+from services import maps
+from services.jobs import Cancelled, Runner
+from vae.checkpoint import atomic_write
 from vae.config import ModelConfig
 from vae.models import build_model
 
@@ -80,6 +81,8 @@ def test_bad_input_is_refused():
     x, _ = blobs(20)
     with pytest.raises(ValueError, match="method"):
         maps.fit_map(x, "umap")
+    with pytest.raises(ValueError, match="tsne_map_async"):  # t-SNE only runs in the background
+        maps.fit_map(x, "tsne")
     with pytest.raises(ValueError, match=r"\(N, D\)"):
         maps.fit_map(x[0], "pca")
     with pytest.raises(ValueError, match="dimensions"):
@@ -92,11 +95,11 @@ def test_bad_input_is_refused():
 def test_tsne_separates_clusters_and_reports_progress():
     x, labels = blobs(200)
     seen: list[float] = []
-    m = maps.fit_map(x, "tsne", tsne=QUICK, progress=lambda f, msg: seen.append(f))
-    assert m.method == "tsne" and m.xy.shape == (200, 2) and np.isfinite(m.xy).all()
+    xy = maps.tsne_embedding(x, QUICK, progress=lambda f, msg: seen.append(f))
+    assert xy.shape == (200, 2) and xy.dtype == np.float32 and np.isfinite(xy).all()
     assert seen[0] == 0.0 and seen[-1] == 1.0 and seen == sorted(seen) and len(seen) > 100  # one per iteration
     # Neighbourhoods survive: a point's nearest map neighbour almost always shares its cluster.
-    nn = maps.neighbours(m.xy, m.xy, 2)[:, 1]
+    nn = maps.neighbours(xy, xy, 2)[:, 1]
     assert (labels[nn] == labels).mean() > 0.9
 
 
@@ -114,9 +117,9 @@ def test_tsne_progress_can_stop_the_computation():
 
     def stop(fraction, message):
         if message.startswith("iteration 5 "):
-            raise maps.Cancelled
+            raise Cancelled
 
-    with pytest.raises(maps.Cancelled):
+    with pytest.raises(Cancelled):
         maps.tsne_embedding(x, QUICK, progress=stop)
 
 
@@ -137,7 +140,7 @@ def test_cache_round_trip_and_atomic_write(tmp_path):
         raise OSError("disk full")
 
     with pytest.raises(OSError, match="disk full"):
-        maps.atomic_write(path, broken)
+        atomic_write(path, broken)
     np.testing.assert_array_equal(cache.load("tsne-1-abc"), arr)
     assert sorted(p.name for p in (tmp_path / "tsne").iterdir()) == ["tsne-1-abc.npy"]
 
@@ -165,77 +168,78 @@ def test_tsne_key_names_codes_and_settings():
     maps.DiskCache().path(k)  # a valid file name
 
 
-# --------------------------------------------------------------------------- background runner
-
-
-def test_runner_runs_in_the_background_and_returns_the_result():
-    runner = maps.Runner()
-    gate = threading.Event()
-
-    def work(progress):
-        progress(0.5, "half way")
-        gate.wait(10)
-        return 42
-
-    job = runner.submit("k", work)
-    assert not job.done and runner.submit("k", work) is job  # one job per key
-    gate.set()
-    assert job.wait(10)
-    assert (job.state, job.result, job.progress, job.error) == ("done", 42, 1.0, None)
-    assert runner.get("k") is job and job.elapsed >= 0
-
-
-def test_runner_reports_errors_and_can_retry():
-    runner = maps.Runner()
-    job = runner.submit("bad", lambda progress: 1 / 0)
-    job.wait(10)
-    assert job.state == "error" and "ZeroDivisionError" in job.error
-    assert runner.submit("bad", lambda progress: 1) is not job  # a failed job is retried on submit
-    runner.get("bad").wait(10)
-    runner.forget("bad")
-    assert runner.get("bad") is None
-
-
-def test_runner_cancels_a_running_job():
-    runner = maps.Runner()
-    started = threading.Event()
-
-    def forever(progress):
-        started.set()
-        while True:
-            progress(0.1, "working")
-
-    job = runner.submit("c", forever)
-    assert started.wait(10)
-    runner.cancel("c")
-    assert job.wait(10) and job.state == "cancelled"
-
-
 def test_tsne_map_async_computes_once_then_reads_the_disk(tmp_path):
     x, _ = blobs(120)
     cache = maps.DiskCache(tmp_path)
-    lmap, job, key = maps.tsne_map_async(x, QUICK, cache=cache, runner=maps.Runner())
+    lmap, job, key = maps.tsne_map_async(x, QUICK, cache=cache, runner=Runner())
     assert lmap is None and job is not None  # not blocking: the caller polls
     assert job.wait(120) and job.state == "done", job.error
     assert (tmp_path / f"{key}.npy").exists()
-    fresh = maps.Runner()  # e.g. a new server process: the map comes from disk, no job
+    fresh = Runner()  # e.g. a new server process: the map comes from disk, no job
     lmap2, job2, key2 = maps.tsne_map_async(x, QUICK, cache=cache, runner=fresh)
     assert key2 == key and job2 is None and fresh.get(key) is None
     np.testing.assert_array_equal(lmap2.xy, job.result.xy)
     assert lmap2.place(x[:2]).shape == (2, 2)
 
 
-# --------------------------------------------------------------------------- selection, uploads, figure
+# --------------------------------------------------------------------------- the page's map and state
 
 
-def test_selected_index_reads_customdata():
-    assert maps.selected_index([]) is None
-    assert maps.selected_index(None) is None
-    assert maps.selected_index([{"curve_number": 0, "point_index": 3, "customdata": 17}]) == 17
-    assert maps.selected_index([{"customdata": [5]}]) == 5
-    assert maps.selected_index([{"customdata": 4}, {"customdata": 9.0}]) == 9  # the last click
-    assert maps.selected_index([{"customdata": -1}]) is None  # an upload's star
-    assert maps.selected_index([{"point_index": 2}]) is None
+def test_current_map_draws_pca_while_tsne_computes_then_tsne(tmp_path):
+    x, _ = blobs(120)
+    cache, runner = maps.DiskCache(tmp_path), Runner()
+    assert maps.current_map(x, "raw").lmap.method == "raw"
+    pca = maps.current_map(x, "pca")
+    assert (pca.lmap.method, pca.tsne_key, pca.waiting, pca.error) == ("pca", None, False, None)
+
+    first = maps.current_map(x, "tsne", settings=QUICK, cache=cache, runner=runner)
+    assert first.tsne_key == maps.tsne_key(x, QUICK) and first.error is None
+    np.testing.assert_array_equal(first.lmap.xy, pca.lmap.xy)  # PCA stands in meanwhile
+    assert runner.get(first.tsne_key).wait(120)
+    done = maps.current_map(x, "tsne", first.tsne_key, settings=QUICK, cache=cache, runner=runner)
+    assert done.lmap.method == "tsne" and not done.waiting and done.tsne_key == first.tsne_key
+
+
+def test_current_map_cancels_the_sessions_previous_tsne(tmp_path):
+    runner = Runner()
+    old = start_endless(runner, "tsne-old")
+    x, _ = blobs(60)
+    view = maps.current_map(x, "tsne", "tsne-old", settings=QUICK, cache=maps.DiskCache(tmp_path), runner=runner)
+    assert old.wait(10) and old.state == "cancelled"
+    runner.cancel(view.tsne_key)
+
+
+def test_current_map_reports_a_failed_tsne(tmp_path, monkeypatch):
+    def broken(codes, settings, progress):
+        raise RuntimeError("no memory")
+
+    monkeypatch.setattr(maps, "tsne_embedding", broken)
+    x, runner = blobs(30)[0], Runner()
+    view = maps.current_map(x, "tsne", settings=QUICK, cache=maps.DiskCache(tmp_path), runner=runner)
+    assert runner.get(view.tsne_key).wait(10)
+    view = maps.current_map(x, "tsne", settings=QUICK, cache=maps.DiskCache(tmp_path), runner=runner)
+    assert view.lmap.method == "pca" and not view.waiting and "no memory" in view.error
+
+
+def test_settle_state_starts_a_new_model_from_its_defaults():
+    state = {"map_model": "a", "map_method": "tsne", "map_pick": 7, "map_n": 400}
+    maps.settle_state(state, "a", ["pca", "tsne"], 50, 1000)
+    assert state == {"map_model": "a", "map_method": "tsne", "map_pick": 7, "map_n": 400}  # all still valid
+    maps.settle_state(state, "b", ["raw", "pca", "tsne"], 50, 300)
+    assert (state["map_model"], state["map_method"], state["map_pick"]) == ("b", "raw", None)
+    assert "map_n" not in state  # 400 is beyond this test set: the slider's default instead
+    state.update(map_method="raw", map_pick=299)
+    maps.settle_state(state, "b", ["pca", "tsne"], 50, 200)
+    assert state["map_method"] == "pca" and state["map_pick"] is None
+
+
+def test_neighbour_list_excludes_the_point_itself():
+    x = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0], [5.0, 5.0]], dtype=np.float32)
+    assert maps.neighbour_list(x, 0, 2) == [(1, 1.0), (2, 2.0)]
+    assert [j for j, _ in maps.neighbour_list(torch.from_numpy(x), 3, 8)] == [2, 1, 0]  # all there are
+
+
+# --------------------------------------------------------------------------- uploads and the manifold grid
 
 
 def test_encode_uploads_keeps_good_files_and_names_bad_ones():
@@ -249,30 +253,12 @@ def test_encode_uploads_keeps_good_files_and_names_bad_ones():
     assert none.names == [] and none.codes.shape == (0, 3)
 
 
-def test_map_figure_traces_and_points():
-    x, labels = blobs(100)
-    up = np.zeros((2, 2), dtype=np.float32)
-    fig = maps.map_figure(x[:, :2], labels, ["a", "b", "c", "d"], upload_xy=up, upload_names=["u1", "u2"])
-    spec = fig.to_json()
-    counts = maps.figure_points(spec)
-    assert counts["your uploads"] == 2
-    assert sum(v for k, v in counts.items() if k != "your uploads") == 100
-    assert {k: v for k, v in counts.items() if k != "your uploads"} == {
-        name: int((labels == j).sum()) for j, name in enumerate("abcd")
-    }
-    # Each label trace carries the images' indices as customdata; uploads carry negative numbers.
-    data = json.loads(spec)["data"]
-    assert [t["type"] for t in data] == ["scattergl"] * 5
-    assert data[-1]["marker"]["symbol"] == "star"
-    xy = maps.figure_xy(spec)
-    assert xy.shape == (102, 2)
-    assert len(maps.palette(30)) == 30
-
-
 def test_manifold_image_tiles_the_grid():
     torch.manual_seed(0)
     model = build_model(ModelConfig(image_shape=(1, 28, 28), hidden=(16,), latent_dim=2))
     grid = maps.manifold_image(model, 4)
     assert grid.shape == (1, 4 * 28, 4 * 28)  # grey stays grey
+    lo, hi = maps.grid_square()
+    assert lo == pytest.approx(-1.6449, abs=1e-4) and hi == pytest.approx(1.6449, abs=1e-4)  # N(0, 1) 5 % and 95 %
     with pytest.raises(ValueError, match="2-D"):
         maps.manifold_image(build_model(ModelConfig(image_shape=(1, 28, 28), hidden=(16,), latent_dim=3)), 4)

@@ -6,8 +6,7 @@ import os
 
 import pytest
 
-from vae.checkpoint import load_checkpoint, save
-from vae.registry import (
+from services.registry import (
     DEFAULT_CHECKPOINT,
     Entry,
     check_name,
@@ -16,6 +15,7 @@ from vae.registry import (
     trained_dir,
     trained_path,
 )
+from vae.checkpoint import load_checkpoint, save
 
 
 @pytest.mark.parametrize("name", ["a-1_b", "a", "9", "moons-vae", "A_B-c", "x" * 64])
@@ -127,22 +127,3 @@ def test_default_trained_subfolder_is_not_listed_as_committed(dirs, monkeypatch,
     save(committed / "trained" / "mine.safetensors", tiny_model)
     entries = list_checkpoints()
     assert [(e.name, e.source) for e in entries] == [(DEFAULT_CHECKPOINT, "committed"), ("mine", "trained")]
-
-
-def test_a_lock_left_by_a_dead_process_is_taken_over_and_a_live_one_is_not(tmp_path):
-    import os
-    import socket
-    import subprocess
-    import sys
-
-    from vae.registry import InUseError, lock_path, release, reserve
-
-    path = tmp_path / "m.safetensors"
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    lock_path(path).write_text(f"{int(dead.stdout)} {socket.gethostname()}\n")
-    reserve(path)  # the killed run's lock does not block a resume
-    assert lock_path(path).read_text().split()[0] == str(os.getpid())
-    with pytest.raises(InUseError):
-        reserve(path)  # this process is alive: its lock holds
-    release(path)
-    assert not lock_path(path).exists()

@@ -1,4 +1,4 @@
-"""vae.scoring: percentiles, the test-set reference, scoring one upload (tiny, CPU)."""
+"""services.scoring: percentiles, the test-set reference, scoring uploads and test images (tiny, CPU)."""
 
 from __future__ import annotations
 
@@ -10,21 +10,21 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from vae.config import ModelConfig
-from vae.evaluate import binarized
-from vae.models import build_model
-from vae.scoring import (
-    colorbar_image,
-    colormap,
-    heatmap_image,
+from services.scoring import (
+    Request,
+    Result,
     percentile_of,
     process_upload,
     reference_scores,
+    score_all,
     score_one,
-    scoring_input,
-    thumbnail,
+    score_test_image,
+    summary_rows,
     typicality,
 )
+from vae.config import ModelConfig
+from vae.models import build_model
+from vae.objectives import model_input
 
 
 def png(img: Image.Image) -> bytes:
@@ -107,15 +107,14 @@ def test_reference_progress(tiny_model, moons):
     assert seen == [(20, 50), (40, 50), (50, 50)]
 
 
-def test_binarized_scoring_is_fixed(moons):
-    cfg = ModelConfig(image_shape=(1, 28, 28), hidden=(16,), latent_dim=2, binarize=True)
-    x = moons.test_x[:4]
-    xb = scoring_input(x, cfg)
-    assert torch.equal(xb, binarized(x)) and torch.equal(xb, scoring_input(x, cfg))
-    assert set(xb.unique().tolist()) <= {0.0, 1.0}
-    gauss = ModelConfig(image_shape=(1, 28, 28), hidden=(16,), latent_dim=2, likelihood="gaussian", binarize=True)
-    assert scoring_input(x, gauss) is x
-    assert scoring_input(x, ModelConfig(image_shape=(1, 28, 28), hidden=(16,), latent_dim=2)) is x
+def test_binarized_model_scores_one_fixed_binarization(moons):
+    """The reference and an upload go through model_input: the same binary images on every call."""
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(image_shape=(1, 28, 28), hidden=(16,), latent_dim=2, binarize=True))
+    x = moons.test_x[:2]
+    r = score_one("t0", x[0], model, iwae_k=2, n_samples=1)
+    assert torch.equal(r.x, model_input(x[:1], model.config)[0]) and set(r.x.unique().tolist()) <= {0.0, 1.0}
+    assert torch.equal(r.x, score_one("t0", x[0], model, iwae_k=2, n_samples=1).x)
 
 
 def test_reference_matches_upload_scoring_for_binarized_model(moons):
@@ -145,7 +144,7 @@ def test_process_upload_scores_a_moon(tiny_model):
     assert r.percentile == percentile_of(s.elbo, ref)
     labels = [label for label, _ in r.prep.steps]
     assert labels[0] == "original" and labels[-1].startswith("resized to 28x28")
-    assert all(max(img.size) <= 112 for _, img in r.prep.steps)  # thumbnails, not full size
+    assert r.prep.steps[0][1].size == (64, 64) and r.prep.steps[-1][1].size == (28, 28)  # full size: ui shrinks
     row = r.row()
     assert row["file"] == "moon.png" and row["status"] == "ok" and row["ELBO"] == s.elbo
 
@@ -209,25 +208,45 @@ def test_score_one_rejects_wrong_shape(tiny_model):
     assert not r.ok and "needs" in r.error
 
 
-# --------------------------------------------------------------------------- pictures
+def test_binarized_input_is_a_full_size_step(moons):
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(image_shape=(1, 28, 28), hidden=(16,), latent_dim=2, binarize=True))
+    r = process_upload("moon.png", moon_png(), model, iwae_k=2, n_samples=1)
+    label, img = r.prep.steps[-1]
+    assert label == "binarized (model input)" and img.size == (28, 28)
+    assert set(np.unique(np.asarray(img)).tolist()) <= {0, 255}
 
 
-def test_colormap_and_heatmap():
-    rgb = colormap(np.array([[0.0, 0.5, 1.0, 7.0]]))
-    assert rgb.shape == (1, 4, 3) and rgb.dtype == np.uint8
-    assert tuple(rgb[0, 0]) == (0, 0, 4) and tuple(rgb[0, 2]) == (252, 255, 164) == tuple(rgb[0, 3])
-    assert rgb[0, 1].sum() > rgb[0, 0].sum()
-    img = heatmap_image(torch.rand(28, 28), scale=4)
-    assert img.size == (112, 112) and img.mode == "RGB"
-    assert colorbar_image(100, 8).size == (100, 8)
+def test_a_test_image_is_scored_without_preprocessing(tiny_model, moons):
+    r = score_test_image("test image #0", moons.test_x[0], tiny_model, iwae_k=2)
+    assert r.ok and r.prep is None and torch.equal(r.x, moons.test_x[0])
+    assert any("no preprocessing" in n for n in r.notes)
 
 
-@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "P", "1", "I;16", "F", "CMYK", "LA"])
-def test_thumbnail_sizes(mode):
-    small = thumbnail(Image.new(mode, (28, 28)), 112)
-    assert small.size == (112, 112) and small.mode in ("L", "RGB", "RGBA")
-    assert thumbnail(Image.new(mode, (1000, 500)), 112, square=False).size == (112, 56)
-    padded = thumbnail(Image.new(mode, (1000, 500)), 112)
-    assert padded.size == (112, 112) and padded.mode == "RGBA" and padded.getpixel((0, 0))[3] == 0
-    assert thumbnail(Image.new(mode, (30, 30)), 112, square=False).size == (90, 90)  # x3, sharp pixels
-    assert thumbnail(Image.new(mode, (96, 48)), 112, square=False).size == (112, 56)
+# --------------------------------------------------------------------------- many images
+
+
+def test_score_all_keeps_order_reports_progress_and_never_raises():
+    def score(req: Request) -> Result:
+        if req.name == "boom":
+            raise RuntimeError("out of memory")
+        return Result(req.name)
+
+    seen = []
+    reqs = [Request("a", index=0), Request("boom", data=b"x"), Request("c", data=b"y")]
+    results = score_all(reqs, score, lambda i, n, name: seen.append((i, n, name)))
+    assert [r.name for r in results] == ["a", "boom", "c"]
+    assert [r.ok for r in results] == [True, False, True]
+    assert results[1].error == "boom: could not be scored (RuntimeError: out of memory)"
+    assert seen == [(0, 3, "a"), (1, 3, "boom"), (2, 3, "c")]
+    assert score_all([], score) == []
+
+
+def test_summary_rows_for_a_vae_and_an_ae(tiny_model):
+    good = process_upload("m.png", moon_png(), tiny_model, reference=np.array([-1e9, 1e9]), iwae_k=2, n_samples=1)
+    bad = process_upload("bad.png", b"", tiny_model)
+    vae_rows = summary_rows([good, bad], deterministic=False, has_reference=True)
+    assert list(vae_rows[0]) == ["file", "ELBO", "KL", "IWAE", "percentile", "status"]
+    assert vae_rows[0]["percentile"] == 50.0 and vae_rows[1]["status"] == bad.error
+    ae_rows = summary_rows([good], deterministic=True, has_reference=False)
+    assert ae_rows == [{"file": "m.png", "status": "ok", "log p(x|ẑ)": good.score.elbo}]
