@@ -5,8 +5,8 @@ Run with ``streamlit run app.py``.
 
 import streamlit as st
 
+from services.registry import choose_entry, list_checkpoints
 from vae.meta import CheckpointError, read_metadata
-from vae.registry import choose_entry, list_checkpoints
 
 # The title, the page list and the model card come first, from the checkpoint's metadata alone:
 # they show while torch (about 3 s) is still importing for the samples below.
@@ -42,7 +42,8 @@ def model_card(name: str, cfg: dict, dataset: dict, history: dict, m: dict) -> N
     cols[1].metric("Likelihood", f"{cfg.get('likelihood')}" + (" (binarized)" if cfg.get("binarize") else ""))
     cols[2].metric("Test ELBO (nats)", f"{m['elbo']:.2f}" if m.get("elbo") is not None else "—")
     iw = f"{m['iwae']:.2f}" if m.get("iwae") is not None else "—"
-    on = f", {m['iwae_n']:,} images" if m.get("iwae_n") else ""
+    covered = m.get("iwae_n") or m.get("n")  # files written before iwae_n existed scored all n images
+    on = f", {covered:,} images" if m.get("iwae") is not None and covered else ""
     cols[3].metric(f"Test IWAE k={m.get('iwae_k', 0)}{on}", iw)
     au = m.get("active_units")
     cols[4].metric("Active units", f"{au} / {latent}" if au is not None else "—")

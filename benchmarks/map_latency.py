@@ -9,7 +9,7 @@ taken from its training split). Nothing is downloaded.
     python benchmarks/map_latency.py --n 2000        # the page's default
     python benchmarks/map_latency.py --no-default    # skip scikit-learn's slow default t-SNE
 
-Ours (vae.maps.FAST_TSNE): PCA to <= 50 dims, PCA initialisation, 300 iterations of which 100 are early
+Ours (services.maps.FAST_TSNE): PCA to <= 50 dims, PCA initialisation, 300 iterations of which 100 are early
 exaggeration, Barnes-Hut angle 0.7, perplexity 30, learning rate 'auto'. The peer is ``TSNE()`` with
 scikit-learn's defaults (1,000 iterations, 250 exaggerated, angle 0.5, PCA init, 'auto' rate). Both run
 under the same OpenMP thread limit (--threads, default half the cores): on a busy machine more OpenMP
@@ -32,7 +32,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vae import maps  # noqa: E402
+from services import maps  # noqa: E402
 from vae.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
 from vae.data import DataError, load_dataset  # noqa: E402
 from vae.evaluate import encode_mean  # noqa: E402

@@ -4,8 +4,9 @@ import numpy as np
 import streamlit as st
 import torch
 
+from services.explore import decode_batches, gif_bytes, png_bytes, prior_log_density, strip, traversal
 from ui.common import cache_key, dimension_kl, explain, page_header, show
-from vae.explore import gif_bytes, png_bytes, strip, traversal
+from ui.texts import SLIDERS
 from vae.images import to_pil
 
 RANGE = 4.0  # sliders span [-4, 4]: beyond that the prior has almost no mass
@@ -44,7 +45,7 @@ def _set_start() -> None:
     else:
         idx = int(st.session_state.get("sl_image", 0))
         with torch.no_grad():
-            z = model.encode(data.test_x[idx : idx + 1].to(model.device))[0][0].cpu()
+            z = model.encode(data.test_x[idx : idx + 1].to(model.device)).mean[0].cpu()
     z = z.clamp(-RANGE, RANGE)
     for j in range(D):
         st.session_state[f"z_{j}"] = round(float(z[j]), 2)
@@ -90,15 +91,14 @@ def sliders_and_image() -> None:
             "image/png",
             key="sl_download_png",
         )
-        st.caption(f"log N(z; 0, I) = {float(-0.5 * (z.pow(2).sum() + D * np.log(2 * np.pi))):.2f} nats")
+        st.caption(f"log N(z; 0, I) = {float(prior_log_density(z)[0]):.2f} nats")
 
     st.subheader("Traversal")
     t1, t2 = st.columns([2, 1])
     dim = t1.selectbox("Dimension", order, format_func=lambda j: f"z{j} (KL {kl[j]:.2f})", key="sl_trav_dim")
     n = t2.slider("Steps", 3, 15, 9, key="sl_trav_steps")
     values = np.linspace(-3, 3, n)
-    with torch.no_grad():  # around the sliders' current code, one dimension swept from -3 to +3
-        frames = model.decode(traversal(z[0], int(dim), values).to(model.device)).cpu()
+    frames = decode_batches(model, traversal(z[0], int(dim), values))  # one dimension swept around z
     st.image(strip(frames, scale=3), caption=" · ".join(f"{v:+.1f}" for v in values), output_format="PNG")
     st.download_button(
         "Download GIF",
@@ -111,18 +111,4 @@ def sliders_and_image() -> None:
 
 sliders_and_image()
 
-explain(
-    r"""
-Each slider sets one coordinate of a code $z \in \mathbb R^{D}$; the image is the decoder's mean
-$\mathbb E[x \mid z]$ (for a Bernoulli decoder, the pixel probabilities). The sliders are ordered by how much
-each dimension is used: its average KL over the test set,
-
-$$\mathrm{KL}_j = \mathbb E_x\Big[\tfrac12\big(\sigma_j^2(x) + \mu_j^2(x) - 1 - \log \sigma_j^2(x)\big)\Big],$$
-
-one term of the closed-form $\mathrm{KL}(q(z\mid x)\,\|\,\mathcal N(0, I))$. A dimension with $\mathrm{KL}_j \approx 0$ has
-$q(z_j\mid x) = \mathcal N(0, 1)$ for every image: it carries no information and the decoder learns to ignore it
-(an *inactive unit*). Because training adds noise $z = \mu + \sigma\,\varepsilon$ (the reparameterization), nearby
-codes must decode to similar images, so the sliders move smoothly. The *traversal* varies one dimension from
-−3 to +3 prior standard deviations with the others held fixed.
-"""
-)
+explain(SLIDERS)

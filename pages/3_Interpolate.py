@@ -1,27 +1,24 @@
 """Interpolate: walk from one image to another in latent space — the VAE, the AE and a cross-fade."""
 
-import math
-
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from ui.common import codes_of, explain, page_header, partner
-from vae.explore import (
+from services.explore import (
     crossfade,
-    estimate_phase,
+    frame_distance,
     gif_bytes,
-    interpolate,
+    latent_path,
     moon_pair,
-    nearest,
-    phase_name,
-    pixel_distance,
+    path_metrics,
+    phase_caption,
     png_bytes,
-    prior_log_density,
     strip,
 )
-from vae.images import SUFFIXES, ImageError, preprocess, to_pil
+from ui.common import codes_of, explain, page_header, partner, upload_images
+from ui.figures import distance_figure
+from ui.texts import INTERPOLATE
+from vae.images import ImageError, preprocess, to_pil
 
 active = page_header(
     "Interpolate", "Walk between two images in latent space; compare the VAE, the AE and a pixel cross-fade."
@@ -53,21 +50,18 @@ def endpoint(side: str, default_idx: int) -> tuple[torch.Tensor, str] | None:
         i = idxs[int(k)]
         return data.test_x[i], f"{labels[label]} #{i}"
     if src == "upload":
-        up = st.file_uploader("Image", type=list(SUFFIXES), key=f"ip_{side}_upload")
-        if up is None:
+        files = upload_images("Image", key=f"ip_{side}_upload", multiple=False)
+        if not files:
             st.info("Upload an image to use it as this end.")
             return None
+        name, raw = files[0]
+        style, dark = active.upload_style
         try:
-            x = preprocess(
-                up.getvalue(),
-                cfg.image_shape,
-                style=active.ckpt.dataset.get("style", "plain"),
-                dark_background=active.ckpt.dataset.get("dark_background", True),
-            ).tensor
+            x = preprocess(raw, cfg.image_shape, style=style, dark_background=dark).tensor
         except ImageError as e:
-            st.error(f"{up.name}: {e}")
+            st.error(f"{name}: {e}")
             return None
-        return x, up.name
+        return x, name
     if st.button("New random image", key=f"ip_{side}_reroll"):
         st.session_state[f"ip_{side}_seed"] = st.session_state.get(f"ip_{side}_seed", 0) + 1
     seed = st.session_state.get(f"ip_{side}_seed", 0) * 2 + (side == "b")
@@ -118,51 +112,31 @@ xa, xb = end_a[0], end_b[0]
 rows: list[tuple[str, torch.Tensor]] = []
 metrics: dict[str, dict[str, np.ndarray]] = {}
 train_x = data.train_x[:5000]
-with st.spinner("Decoding the paths…"), torch.no_grad():
+with st.spinner("Decoding the paths…"):
     for title, name, ckpt in models:
-        m = ckpt.model
-        za = m.encode(xa[None].to(m.device))[0][0].cpu()
-        zb = m.encode(xb[None].to(m.device))[0][0].cpu()
-        z = interpolate(za, zb, steps, method)
-        rows.append((title, m.decode(z.to(m.device)).cpu()))
-        codes = codes_of(f"{name}:{id(ckpt)}:train", m, train_x)
-        metrics[title] = {
-            "log N(z; 0, I)": prior_log_density(z).numpy(),
-            "distance to nearest training code": nearest(codes, z)[0][:, 0].numpy(),
-        }
+        z, frames = latent_path(ckpt.model, xa, xb, steps, method)
+        rows.append((title, frames))
+        metrics[title] = path_metrics(z, codes_of(f"{name}:{id(ckpt)}:train", ckpt.model, train_x))
     rows.append(("pixel cross-fade", crossfade(xa, xb, steps)))
 
-ref_phase = data.extra.get("train_phase")
+# Phases are for moons only; one nearest-neighbour search gives a frame's phase and its distance.
+ref_phase = data.extra.get("train_phase") if is_moons else None
 for title, frames in rows:
     st.markdown(f"**{title}**")
     st.image(strip(frames, scale=3), output_format="PNG")
-    if is_moons and ref_phase is not None:  # one nearest-neighbour search gives phase and distance
-        est, dist = estimate_phase(frames, train_x, ref_phase[: len(train_x)])
-    else:
-        dist = pixel_distance(frames, train_x)
+    dist, phase = frame_distance(frames, train_x, ref_phase)
     metrics.setdefault(title, {})["pixel distance to nearest training image"] = dist.numpy()
-    if is_moons and ref_phase is not None:
-        st.caption(
-            " · ".join(
-                f"{phase_name(a)} {math.degrees(a):.0f}° (d={r:.3f})" for a, r in zip(est.tolist(), dist.tolist())
-            )
-        )
+    if phase is not None:
+        st.caption(phase_caption(phase, dist))
 
-fig = go.Figure()
-chart_rows = [(t, k, v) for t, d in metrics.items() for k, v in d.items()]
-if chart_rows:
-    kinds = sorted({k for _, k, _ in chart_rows})
-    pick = st.selectbox(
-        "How far is each step from the data?",
-        kinds,
-        key="ip_metric",
-        index=kinds.index("pixel distance to nearest training image"),
-    )
-    for t, k, v in chart_rows:
-        if k == pick:
-            fig.add_trace(go.Scatter(x=list(range(steps)), y=v, mode="lines+markers", name=t))
-    fig.update_layout(height=300, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="step", yaxis_title=pick)
-    st.plotly_chart(fig, key="ip_chart")
+kinds = sorted({k for d in metrics.values() for k in d})
+pick = st.selectbox(
+    "How far is each step from the data?",
+    kinds,
+    key="ip_metric",
+    index=kinds.index("pixel distance to nearest training image"),
+)
+st.plotly_chart(distance_figure([(t, d[pick]) for t, d in metrics.items() if pick in d], pick), key="ip_chart")
 
 vae_frames = rows[0][1]
 d1, d2 = st.columns(2)
@@ -173,18 +147,4 @@ d2.download_button(
     "Download GIF", gif_bytes(vae_frames, scale=6), "interpolation.gif", "image/gif", key="ip_download_gif"
 )
 
-explain(
-    r"""
-Both models encode A and B to codes $z_A, z_B$ (the posterior means $\mu$) and decode the points in between:
-linearly, $z_t = (1-t)\,z_A + t\,z_B$, or along a great circle (*slerp*). The bottom row blends pixels instead.
-
-An **AE** only learns to reconstruct its training codes: nothing tells the decoder what to do *between* them, so the
-midpoint of a full moon and a half moon can decode to nonsense. A **VAE** is trained on noisy codes,
-$z = \mu + \sigma \odot \varepsilon,\ \varepsilon \sim \mathcal N(0, I)$ (the reparameterization), and the KL term
-$\mathrm{KL}(q(z\mid x)\,\|\,\mathcal N(0, I))$ keeps those noise clouds overlapping. Codes in the overlap must decode to
-something like *both* moons — a moon in between, a gibbous moon. On moons each step shows the estimated phase
-(from the 5 nearest real moons) and its RMS pixel distance $d$ to the nearest training image: small $d$ means the
-frame looks like real data. The chart shows, per path, that distance, the prior log-density $\log \mathcal N(z; 0, I)$ of each
-code, and its distance to the nearest encoded training image.
-"""
-)
+explain(INTERPOLATE)

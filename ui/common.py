@@ -1,6 +1,7 @@
-"""Streamlit glue shared by every page: the model picker, caches, the explanation panel.
+"""Streamlit glue shared by every page: the model picker, caches, the upload widget, the explanation panel.
 
-Pages stay thin: they lay out widgets and call into ``vae``; everything numeric lives there.
+Pages stay thin: they lay out widgets and call into ``services`` and ``ui``; everything numeric lives
+in ``services`` and ``vae``.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from pathlib import Path
 import streamlit as st
 import torch
 
+from services.registry import Entry, choose_entry, list_checkpoints
 from vae.checkpoint import Checkpoint, CheckpointError, load_checkpoint, read_metadata
 from vae.data import DataError, Dataset, default_data_dir, load_dataset
 from vae.evaluate import encode_mean, kl_by_dimension
-from vae.images import to_pil
-from vae.registry import Entry, choose_entry, list_checkpoints
+from vae.images import SUFFIXES, limit_total, to_pil
 
 # One intra-op thread by default: a single-image decode is ~1 ms on one thread but can take
 # ~60 ms with two when a training run keeps the other core busy (benchmarks/app_latency.py).
@@ -229,3 +230,28 @@ def page_header(title: str, line: str) -> Active | None:
     if active is not None and active.data_note:
         st.info(active.data_note)
     return active
+
+
+def upload_images(
+    label: str,
+    key: str,
+    multiple: bool = True,
+    help: str | None = None,
+    max_files: int | None = None,
+    purpose: str = "used",
+) -> list[tuple[str, bytes]]:
+    """The one image upload widget: (name, bytes) of each file that is kept.
+
+    Accepts the image suffixes ``vae.images`` reads. Files beyond ``max_files`` are dropped with a
+    warning ("only the first N are <purpose>"); files past the total size allowed
+    (``vae.images.limit_total``) are refused with an error each, naming the file.
+    """
+    got = st.file_uploader(label, type=list(SUFFIXES), accept_multiple_files=multiple, key=key, help=help)
+    files = list(got or []) if multiple else ([got] if got is not None else [])
+    if max_files is not None and len(files) > max_files:
+        st.warning(f"{len(files)} files uploaded: only the first {max_files} are {purpose}.")
+        files = files[:max_files]
+    kept, refused = limit_total([(f.name, f.getvalue()) for f in files])
+    for name, why in refused:
+        st.error(f"{name}: {why}")
+    return kept

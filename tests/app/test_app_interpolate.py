@@ -14,7 +14,7 @@ from vae_helpers import no_exception, run_page
 
 from vae.data import PHASE_NAMES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "pages" / "3_Interpolate.py")
 ROWS = ["VAE · moons-vae", "AE · moons-ae", "pixel cross-fade"]
 PHASE = re.compile(rf"^({'|'.join(PHASE_NAMES)}) (\d+)° \(d=(\d+\.\d{{3}})\)$")

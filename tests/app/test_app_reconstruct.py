@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from vae_helpers import moon_png
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "pages" / "5_Reconstruct.py")
 
 pytestmark = pytest.mark.skipif(

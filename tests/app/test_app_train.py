@@ -1,4 +1,5 @@
-"""The Train page under Streamlit's AppTest: a tiny run in the background, a loadable checkpoint, refused names."""
+"""The Train page under Streamlit's AppTest: a tiny run in the background, a loadable checkpoint, refused names
+and settings (before any job starts), dismissed runs, and the fields each data set shows."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Block
 
+from services.jobs import MANAGER
 from vae.checkpoint import load_checkpoint
-from vae.jobs import MANAGER
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "pages" / "1_Train.py")
 HOME = str(ROOT / "app.py")
 
@@ -38,6 +40,30 @@ def jobs_named(name: str) -> list:
     return [j for j in MANAGER.jobs() if j.name == name]
 
 
+def keys(widgets) -> set[str]:
+    return {w.key for w in widgets}
+
+
+def refused(at: AppTest, n_jobs: int) -> str:
+    """The one error shown after pressing Start; no job started, none remembered by the session."""
+    no_exception(at)
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and errors[0].startswith("Cannot start:"), errors
+    assert "--" not in errors[0]  # the page's words, not the command line's flags
+    assert not any(s.value.startswith("Started") for s in at.success)
+    assert "tr_job" not in at.session_state
+    assert len(MANAGER.jobs()) == n_jobs
+    return errors[0]
+
+
+def page_with(dataset: str) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.run()
+    at.selectbox(key="tr_dataset").set_value(dataset).run()
+    no_exception(at)
+    return at
+
+
 def test_one_tiny_epoch_gives_a_loadable_checkpoint(trained):
     name = f"t-{uuid.uuid4().hex[:8]}"
     # Start at the home page (the entry point) so that 'Use this model' can switch back to it.
@@ -51,8 +77,8 @@ def test_one_tiny_epoch_gives_a_loadable_checkpoint(trained):
     no_exception(at)
     assert not at.error, [e.value for e in at.error]
     assert [s.value for s in at.success] == [f"Started {name}: it writes {name}.safetensors after each epoch."]
-    job = MANAGER.get(at.session_state["tr_job"])
-    assert job is not None and job.name == name
+    [job] = jobs_named(name)
+    assert job.id == at.session_state["tr_job"]
     assert job.path == trained / f"{name}.safetensors"
 
     # The same name again, while the first run trains or just after: refused, no second job.
@@ -63,7 +89,7 @@ def test_one_tiny_epoch_gives_a_loadable_checkpoint(trained):
     assert jobs_named(name) == [job]
 
     job.wait(180)
-    assert job.status == "done", job.message
+    assert job.state == "done", job.message
     ckpt = load_checkpoint(job.path)
     assert ckpt.config.hidden == (32,) and ckpt.config.kind == "vae" and ckpt.config.latent_dim == 16
     assert ckpt.dataset["name"] == "moons"
@@ -76,6 +102,8 @@ def test_one_tiny_epoch_gives_a_loadable_checkpoint(trained):
     assert any(s.value.startswith("Training runs") for s in at.subheader)
     assert any(m.value.startswith(f"**{name}** · moons · VAE mlp z=16 · *done*") for m in at.markdown)
     assert any(s.value.startswith("Test ELBO") for s in at.success)
+    assert keys(at.button) >= {f"tr_dismiss_{job.id}", f"tr_use_{job.id}"}  # finished: it can be dismissed
+    assert f"tr_stop_{job.id}" not in keys(at.button)
 
     at.button(key=f"tr_use_{job.id}").click().run()  # back home, with the new model picked
     no_exception(at)
@@ -115,3 +143,132 @@ def test_bad_hidden_sizes_are_refused(trained):
     assert len(at.error) == 1 and at.error[0].value.startswith("Cannot start:")
     assert len(MANAGER.jobs()) == n_jobs
     assert not trained.exists()
+
+
+@pytest.mark.parametrize("hidden", ["abc", "12,,x", "0", ""])
+def test_hidden_sizes_that_are_not_sizes_are_refused_in_words(trained, hidden):
+    n_jobs = len(MANAGER.jobs())
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.run()
+    fill(at, f"t-{uuid.uuid4().hex[:8]}", hidden=hidden)
+    at.button(key="tr_start").click().run()
+    assert "Hidden sizes must be positive whole numbers" in refused(at, n_jobs)
+    assert not trained.exists()
+
+
+@pytest.mark.parametrize(
+    "dataset,present,absent",
+    [
+        ("moons", set(), {"tr_folder", "tr_data_dir", "tr_image_size", "tr_channels"}),
+        ("digits", set(), {"tr_folder", "tr_data_dir", "tr_image_size", "tr_channels"}),
+        ("image folder", {"tr_folder", "tr_image_size", "tr_channels"}, {"tr_data_dir"}),
+        ("mnist", {"tr_data_dir"}, {"tr_folder", "tr_image_size", "tr_channels"}),
+        ("fashion-mnist", {"tr_data_dir"}, {"tr_folder", "tr_image_size", "tr_channels"}),
+    ],
+)
+def test_the_fields_shown_depend_on_the_data_set(dataset, present, absent):
+    at = page_with(dataset)
+    shown = keys(at.text_input) | keys(at.selectbox) | keys(at.radio)
+    assert present <= shown and not (absent & shown)
+    # The rest of the form is there whatever the data set.
+    common = {"tr_kind", "tr_arch", "tr_hidden", "tr_likelihood", "tr_name", "tr_dataset"}
+    assert common <= shown
+    assert {"tr_epochs", "tr_batch", "tr_lr", "tr_seed", "tr_beta", "tr_sigma", "tr_mc_samples"} <= keys(
+        at.number_input
+    )
+    assert {"tr_learn_sigma", "tr_binarize"} <= keys(at.checkbox) and keys(at.slider) == {"tr_latent"}
+    assert at.text_input(key="tr_hidden").value == "512,256" and at.slider(key="tr_latent").value == 16
+
+
+def test_a_missing_folder_is_refused_before_any_job(trained, tmp_path):
+    n_jobs = len(MANAGER.jobs())
+    at = page_with("image folder")
+    fill(at, f"t-{uuid.uuid4().hex[:8]}")
+    at.text_input(key="tr_folder").set_value(str(tmp_path / "no-such-folder"))
+    at.button(key="tr_start").click().run()
+    msg = refused(at, n_jobs)
+    assert "does not exist" in msg and str(tmp_path / "no-such-folder") in msg
+    assert not trained.exists()
+
+
+def test_a_folder_without_images_is_refused_before_any_job(trained, tmp_path):
+    folder = tmp_path / "notes"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "readme.txt").write_text("no pictures here")
+    n_jobs = len(MANAGER.jobs())
+    at = page_with("image folder")
+    fill(at, f"t-{uuid.uuid4().hex[:8]}")
+    at.button(key="tr_start").click().run()
+    assert "give the image folder" in refused(at, n_jobs)  # an empty path first
+    at.text_input(key="tr_folder").set_value(str(folder))
+    at.button(key="tr_start").click().run()
+    assert "holds no images" in refused(at, n_jobs)
+    assert not trained.exists()
+
+
+@pytest.mark.parametrize("dataset,shown", [("mnist", "MNIST"), ("fashion-mnist", "Fashion-MNIST")])
+@pytest.mark.parametrize("given", [True, False])
+def test_absent_mnist_files_are_refused_before_any_job(trained, tmp_path, dataset, shown, given):
+    n_jobs = len(MANAGER.jobs())
+    at = page_with(dataset)
+    fill(at, f"t-{uuid.uuid4().hex[:8]}")
+    if given:
+        at.text_input(key="tr_data_dir").set_value(str(tmp_path))
+    at.button(key="tr_start").click().run()
+    msg = refused(at, n_jobs)
+    assert msg.startswith(f"Cannot start: {shown} files not found in ") and "train-images-idx3-ubyte" in msg
+    assert (str(tmp_path) in msg) if given else ("default data folder" in msg)
+    assert not trained.exists()
+
+
+def test_a_failed_run_shows_no_empty_chart_and_can_be_dismissed(trained, tmp_path):
+    """Two files that look like images but are not: the settings pass, the run fails loading them."""
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    for stem in ("a", "b"):
+        (folder / f"{stem}.png").write_bytes(b"not a png")
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    at = page_with("image folder")
+    fill(at, name)
+    at.text_input(key="tr_folder").set_value(str(folder))
+    at.button(key="tr_start").click().run()
+    no_exception(at)
+    [job] = jobs_named(name)
+    job.wait(120)
+    assert job.state == "error" and "usable image" in job.message
+    at.run()
+    no_exception(at)
+    assert any(e.value == job.message for e in at.error)
+    assert f"tr_stop_{job.id}" not in keys(at.button) and f"tr_use_{job.id}" not in keys(at.button)
+    assert f"tr_curves_{job.id}" not in keys(at.get("plotly_chart"))  # failed before its first step: no chart
+    at.button(key=f"tr_dismiss_{job.id}").click().run()
+    no_exception(at)
+    assert jobs_named(name) == []
+    assert f"tr_dismiss_{job.id}" not in keys(at.button)
+    assert not (trained / f"{name}.safetensors").exists() and not (trained / f"{name}.safetensors.lock").exists()
+
+
+def test_a_running_job_is_shown_above_the_folded_form(trained):
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.run()
+    fill(at, name)
+    at.number_input(key="tr_epochs").set_value(500)
+    at.button(key="tr_start").click().run()
+    [job] = jobs_named(name)
+    try:
+        fresh = AppTest.from_file(PAGE, default_timeout=180)  # a reload: a new session
+        fresh.run()
+        no_exception(fresh)
+        assert fresh.expander[0].label == "New training run" and not fresh.expander[0].proto.expanded
+        top = [b for b in fresh.main.children.values() if isinstance(b, Block)]  # in page order
+        runs = next(i for i, b in enumerate(top) if any(s.value.startswith("Training runs") for s in b.subheader))
+        form = next(i for i, b in enumerate(top) if b is fresh.expander[0])
+        assert runs < form
+        assert any(m.value.startswith(f"**{name}**") for m in top[runs].markdown)
+        if job.active:  # a running job offers Stop, not Dismiss
+            assert f"tr_dismiss_{job.id}" not in keys(fresh.button)
+    finally:
+        job.cancel()
+        job.wait(180)
+    assert job.done

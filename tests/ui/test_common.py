@@ -1,0 +1,56 @@
+"""ui.common's upload widget under Streamlit's AppTest: kept files, a cap on their number, size limits."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+from vae_helpers import no_exception
+
+
+def _uploads_page() -> None:
+    import streamlit as st
+
+    from ui.common import upload_images
+
+    multiple = st.session_state.get("multiple", True)
+    files = upload_images("Images", key="up", multiple=multiple, max_files=2, purpose="scored")
+    st.write(f"kept: {[name for name, _ in files]}")
+
+
+def kept(at: AppTest) -> str:
+    return next(m.value for m in at.markdown if m.value.startswith("kept:"))
+
+
+def test_upload_images_keeps_files_caps_their_number_and_accepts_image_suffixes():
+    at = AppTest.from_function(_uploads_page, default_timeout=60)
+    at.run()
+    no_exception(at)
+    widget = at.file_uploader(key="up")
+    assert widget.accept_multiple_files and {".png", ".jpg", ".tiff"} <= set(widget.allowed_type)
+    assert kept(at) == "kept: []"
+    widget.set_value([(f"{c}.png", b"x" * 10, "image/png") for c in "abc"]).run()
+    no_exception(at)
+    assert kept(at) == "kept: ['a.png', 'b.png']"
+    assert [w.value for w in at.warning] == ["3 files uploaded: only the first 2 are scored."]
+
+
+def test_upload_images_refuses_files_past_the_total_size(monkeypatch):
+    import vae.images
+
+    # A 15-byte budget instead of 100 MB: limit_total's default is bound when it is defined.
+    monkeypatch.setattr(vae.images.limit_total, "__defaults__", (15,))
+    at = AppTest.from_function(_uploads_page, default_timeout=60)
+    at.run()
+    at.file_uploader(key="up").set_value([("a.png", b"x" * 10, "image/png"), ("b.png", b"y" * 10, "image/png")]).run()
+    no_exception(at)
+    assert kept(at) == "kept: ['a.png']"
+    assert len(at.error) == 1 and at.error[0].value.startswith("b.png: skipped")
+
+
+def test_a_single_upload():
+    at = AppTest.from_function(_uploads_page, default_timeout=60)
+    at.session_state["multiple"] = False
+    at.run()
+    assert not at.file_uploader(key="up").accept_multiple_files
+    at.file_uploader(key="up").upload("one.png", b"x", "image/png").run()
+    no_exception(at)
+    assert kept(at) == "kept: ['one.png']"

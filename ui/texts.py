@@ -1,0 +1,95 @@
+# Markdown and LaTeX lines are kept whole (as they were in the pages), however long.
+# ruff: noqa: E501
+"""The pages' "What am I seeing?" texts (Markdown with $LaTeX$), kept out of the pages' layout code."""
+
+SLIDERS = r"""
+Each slider sets one coordinate of a code $z \in \mathbb R^{D}$; the image is the decoder's mean
+$\mathbb E[x \mid z]$ (for a Bernoulli decoder, the pixel probabilities). The sliders are ordered by how much
+each dimension is used: its average KL over the test set,
+
+$$\mathrm{KL}_j = \mathbb E_x\Big[\tfrac12\big(\sigma_j^2(x) + \mu_j^2(x) - 1 - \log \sigma_j^2(x)\big)\Big],$$
+
+one term of the closed-form $\mathrm{KL}(q(z\mid x)\,\|\,\mathcal N(0, I))$. A dimension with $\mathrm{KL}_j \approx 0$ has
+$q(z_j\mid x) = \mathcal N(0, 1)$ for every image: it carries no information and the decoder learns to ignore it
+(an *inactive unit*). Because training adds noise $z = \mu + \sigma\,\varepsilon$ (the reparameterization), nearby
+codes must decode to similar images, so the sliders move smoothly. The *traversal* varies one dimension from
+−3 to +3 prior standard deviations with the others held fixed.
+"""
+
+INTERPOLATE = r"""
+Both models encode A and B to codes $z_A, z_B$ (the posterior means $\mu$) and decode the points in between:
+linearly, $z_t = (1-t)\,z_A + t\,z_B$, or along a great circle (*slerp*). The bottom row blends pixels instead.
+
+An **AE** only learns to reconstruct its training codes: nothing tells the decoder what to do *between* them, so the
+midpoint of a full moon and a half moon can decode to nonsense. A **VAE** is trained on noisy codes,
+$z = \mu + \sigma \odot \varepsilon,\ \varepsilon \sim \mathcal N(0, I)$ (the reparameterization), and the KL term
+$\mathrm{KL}(q(z\mid x)\,\|\,\mathcal N(0, I))$ keeps those noise clouds overlapping. Codes in the overlap must decode to
+something like *both* moons — a moon in between, a gibbous moon. On moons each step shows the estimated phase
+(from the 5 nearest real moons) and its RMS pixel distance $d$ to the nearest training image: small $d$ means the
+frame looks like real data. The chart shows, per path, that distance, the prior log-density $\log \mathcal N(z; 0, I)$ of each
+code, and its distance to the nearest encoded training image.
+"""
+
+LATENT_MAP = r"""
+Each dot is one **test image** $x$, placed by its code: the **posterior mean** $\mu_\phi(x)$ of the encoder's
+$q_\phi(z \mid x) = \mathcal N\big(\mu_\phi(x), \operatorname{diag}\sigma^2_\phi(x)\big)$ (for an AE, its one
+deterministic code). Colours are the true labels, which the model never saw: classes that come out as separate
+islands were separated by the model on its own.
+
+The codes live in $\mathbb R^{D}$; the map needs two coordinates.
+
+- **Raw codes** (2-D latents only): the plane of $(z_1, z_2)$ itself. The dashed square spans the 5 % to 95 %
+  quantiles of the prior in each coordinate, the area the **manifold grid** below decodes: it sets
+  $z = (\Phi^{-1}(p_1), \Phi^{-1}(p_2))$ on an even grid of probabilities $p$, so equal steps carry equal prior
+  mass (Kingma & Welling 2013, fig. 4).
+- **PCA** is a *linear* projection, $y = W^\top(\mu - \bar\mu)$ with $W$ the two leading eigenvectors of the codes'
+  covariance: distances and straight lines survive (shrunk), but two classes can overlap on the map although
+  they are apart in the dimensions it drops.
+- **t-SNE** (van der Maaten & Hinton 2008) places points so that neighbours in $\mathbb R^{D}$ stay neighbours:
+  it matches $p_{ij} \propto \exp(-\lVert\mu_i - \mu_j\rVert^2 / 2\sigma_i^2)$ with a heavy-tailed
+  $q_{ij} \propto (1 + \lVert y_i - y_j\rVert^2)^{-1}$ by minimising $\mathrm{KL}(P\,\|\,Q)$. It keeps
+  **neighbourhoods, not distances**: cluster sizes and the gaps between clusters mean little. It has no formula
+  for new points, so an upload is placed at the mean map position of its $k = 10$ nearest test codes in latent space.
+
+Why VAE and AE maps differ: the VAE's objective
+
+$$\mathrm{ELBO}(x) = \mathbb E_{q(z\mid x)}[\log p(x\mid z)] - \mathrm{KL}\big(q(z\mid x)\,\|\,\mathcal N(0, I)\big)$$
+
+pulls every code toward the prior $\mathcal N(0, I)$ and makes it noisy ($z = \mu + \sigma\varepsilon$), so codes fill
+a compact ball with no empty gaps and classes sit side by side, even overlapping where images are ambiguous.
+An AE has no KL term: its codes can spread out, and classes tend to overlap less — but the space between them
+decodes to nothing in particular, which is why sampling from an AE fails.
+
+**Clicking a point** decodes its code $\mu_\phi(x)$: the decoder's mean $\mathbb E[x \mid z = \mu_\phi(x)]$ next to the
+original, and the test images whose codes are nearest to it in $\mathbb R^{D}$ (Euclidean).
+"""
+
+RECONSTRUCT = r"""
+Each image is **preprocessed** the way the model's training data were (the row of small images):
+orientation from EXIF, transparency flattened onto white, grey (or RGB), inverted if its background is
+light while the data's is dark, then cropped / centred / resized to the model's input size.
+
+The **reconstruction** decodes the posterior mean: $\hat x = \mathbb E[p_\theta(x \mid z = \mu_\phi(x))]$,
+where $q_\phi(z\mid x) = \mathcal N(\mu, \operatorname{diag}\sigma^2)$ is the encoder. The **error map** shows
+$|x - \hat x|$ per pixel (black 0, yellow 1).
+
+The **ELBO** is a lower bound on the image's log-likelihood, in nats per image (higher is better):
+
+$$\mathrm{ELBO}(x) = \mathbb E_{q(z\mid x)}[\log p(x\mid z)] - \mathrm{KL}\big(q(z\mid x)\,\|\,\mathcal N(0, I)\big) \;\le\; \log p(x).$$
+
+Its first term (estimated with 10 samples of $z$) rewards a good reconstruction; the **KL** says how many nats
+the code of this image costs against the prior. The **IWAE** bound averages $k$ importance weights,
+
+$$\mathrm{IWAE}_k(x) = \log \frac1k \sum_{i=1}^k \frac{p(x, z_i)}{q(z_i\mid x)}, \quad z_i \sim q(z\mid x), \qquad \mathrm{ELBO} \le \mathrm{IWAE}_k \xrightarrow[k\to\infty]{} \log p(x),$$
+
+so it is a tighter estimate of $\log p(x)$.
+
+**How typical is the image?** Its ELBO is compared with the ELBOs of up to 1,000 test images: the
+percentile is the share of test images with a lower ELBO. A **low ELBO** (a low percentile) means the model
+finds the image **atypical** — it is unlike what it was trained on (*out of distribution*). Beware: likelihoods
+are known to be imperfect detectors (simple, smooth images can score high even if the model never saw them).
+
+If the model has a Bernoulli likelihood and trained on binarized images, every image (uploads and test images)
+is scored on the same fixed binarization. An **AE** has no posterior $q(z\mid x)$ and no prior, so it has no ELBO
+and no IWAE: only the reconstruction log-likelihood $\log p(x\mid \hat z)$ of its code and the error.
+"""
