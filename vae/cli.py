@@ -231,6 +231,48 @@ def _run(args: Any) -> int:
             release(out)
 
 
+class _Report:
+    """Training progress for a person or a log file: a progress bar when stderr is a terminal; else
+    no carriage returns, only a plain line at most every ``LOG_SECONDS`` within an epoch (the epoch
+    lines themselves go to stdout either way)."""
+
+    LOG_SECONDS = 30.0
+
+    def __init__(self, total: int, initial: int, quiet: bool) -> None:
+        self.bar = None
+        self.lines = not quiet and not sys.stderr.isatty()
+        self.last = time.monotonic()
+        if not quiet and not self.lines:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, file=sys.stderr)
+
+    def step(self, p: Progress) -> None:
+        if self.bar is not None:
+            self.bar.update(p.global_step - self.bar.n)
+            self.bar.set_description(f"epoch {p.epoch}/{p.epochs}")
+            self.bar.set_postfix(
+                loss=f"{p.loss:.2f}", recon=f"{p.recon:.2f}", kl=f"{p.kl:.2f}", img_s=f"{p.samples_per_s:.0f}"
+            )
+        elif self.lines and p.phase == "step" and time.monotonic() - self.last >= self.LOG_SECONDS:
+            self.last = time.monotonic()
+            print(
+                f"epoch {p.epoch}/{p.epochs} step {p.step}/{p.steps_per_epoch}: loss {p.loss:.2f}, "
+                f"{p.samples_per_s:,.0f} images/s, {p.eta_s:,.0f} s to go",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def write(self, line: str) -> None:
+        """A line on stdout that the bar, if any, redraws below."""
+        (self.bar.write if self.bar is not None else print)(line)
+        self.last = time.monotonic()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def _train_and_save(
     args: Any,
     out: Path,
@@ -252,19 +294,9 @@ def _train_and_save(
         print("\nstopping after this step and saving (Ctrl-C again to quit without saving)", file=sys.stderr)
 
     main = distributed.is_main()
-    bar = None
-    if not args.quiet and main:
-        from tqdm import tqdm
-
-        per_rank = data.n_train // distributed.world_size()
-        steps = per_rank // max(1, min(train_cfg.batch_size, per_rank))
-        bar = tqdm(
-            total=train_cfg.epochs * steps,
-            initial=len(history.epochs) * steps,
-            unit="step",
-            dynamic_ncols=True,
-            file=sys.stderr,
-        )
+    per_rank = data.n_train // distributed.world_size()
+    steps = per_rank // max(1, min(train_cfg.batch_size, per_rank))
+    report = _Report(train_cfg.epochs * steps, len(history.epochs) * steps, quiet=args.quiet or not main)
 
     def save_now(model: VAE, optimizer: Any, metrics: dict | None = None) -> None:
         save(
@@ -278,18 +310,12 @@ def _train_and_save(
         )
 
     def on_progress(p: Progress) -> bool:
-        if bar is not None:
-            bar.update(p.global_step - bar.n)
-            bar.set_description(f"epoch {p.epoch}/{p.epochs}")
-            bar.set_postfix(
-                loss=f"{p.loss:.2f}", recon=f"{p.recon:.2f}", kl=f"{p.kl:.2f}", img_s=f"{p.samples_per_s:.0f}"
-            )
+        report.step(p)
         if p.phase == "epoch":
-            msg = (
+            report.write(
                 f"epoch {p.epoch}/{p.epochs}: train loss {p.loss:.2f}, test {score} {p.test['elbo']:.2f} "
                 f"(recon {p.test['recon']:.2f}, KL {p.test['kl']:.2f}) nats/image"
             )
-            (bar.write if bar else print)(msg)
             save_now(p.model, p.optimizer)  # every epoch, atomically: a kill loses at most one epoch
         return stop["asked"]
 
@@ -302,8 +328,7 @@ def _train_and_save(
         return 130
     finally:
         signal.signal(signal.SIGINT, previous)
-        if bar is not None:
-            bar.close()
+        report.close()
     if not main:  # rank 0 alone evaluates and writes the final checkpoint
         return 1 if history.error else 0
     if history.skipped:

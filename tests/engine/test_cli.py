@@ -329,3 +329,25 @@ def test_no_flags_build_the_default_configs(tmp_path, captured):
     assert seen["train"] == TrainConfig()
     seen = captured("--arch", "conv", "--out", str(tmp_path / "b.safetensors"))
     assert seen["model"] == ModelConfig(arch="conv", hidden=(32, 64))  # --hidden's default follows --arch
+
+
+@pytest.mark.parametrize("every", [0.0, 3600.0])
+def test_logs_for_files_have_no_carriage_returns_and_one_line_per_epoch(
+    tmp_path, capsys, tiny_moons, monkeypatch, every
+):
+    """stderr is not a terminal here (as in CI or `> log`): no progress bar; one stdout line per epoch,
+    and within an epoch at most one plain stderr line every LOG_SECONDS."""
+    import vae.cli
+
+    monkeypatch.setattr(vae.cli._Report, "LOG_SECONDS", every)
+    argv = ["--dataset", "moons", "--hidden", "16", "--latent-dim", "2", "--batch-size", "32", "--epochs", "2"]
+    assert train_main([*argv, "--iwae-k", "0", "--out", str(tmp_path / "m.safetensors")]) == 0
+    out, err = capsys.readouterr()
+    assert "\r" not in out + err
+    epochs = [ln for ln in out.splitlines() if ln.startswith("epoch ")]
+    assert [ln.split(":")[0] for ln in epochs] == ["epoch 1/2", "epoch 2/2"]
+    steps = [ln for ln in err.splitlines() if ln.startswith("epoch ")]
+    if every:
+        assert steps == []  # a short run logs nothing between its epoch lines
+    else:
+        assert steps and all(" step " in ln and "images/s" in ln for ln in steps)
