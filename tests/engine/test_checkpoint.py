@@ -308,7 +308,7 @@ COMMITTED = sorted((Path(__file__).resolve().parents[2] / "checkpoints").glob("*
 def test_committed_checkpoints_decode_as_recorded(path):
     """The committed files load and decode fixed codes as the code that wrote them did (values
     recorded before the engine was restructured; bit-for-bit equal when measured on one machine)."""
-    ref = json.loads((Path(__file__).parent / "data" / "committed_decodes.json").read_text())[path.stem]
+    ref = json.loads((Path(__file__).parent / "fixtures" / "committed_decodes.json").read_text())[path.stem]
     ckpt = load_checkpoint(path)
     d = ckpt.config.latent_dim
     with torch.no_grad():
