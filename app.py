@@ -18,7 +18,7 @@ st.markdown(
 - **Train** — train a VAE or an AE in the background, with live loss curves and samples.
 - **Latent sliders** — move each latent dimension and watch the decoder's image change.
 - **Interpolate** — walk from one image to another in latent space: the VAE, the AE and a pixel cross-fade.
-- **Latent map** — the encoded test set in 2-D (PCA, t-SNE); click a point to decode it.
+- **Latent map** — the encoded test set in 2-D (PCA, t-SNE); hover to decode, click a point to pick it.
 - **Reconstruct** — upload images; see their reconstruction, ELBO and log-likelihood estimate.
 """
 )
@@ -82,7 +82,26 @@ if entry is not None:
 import torch  # noqa: E402  (after the card on purpose)
 
 from ui.common import explain, pick_model, show  # noqa: E402
+from vae.export import decoder_onnx  # noqa: E402
 from vae.images import tile  # noqa: E402
+
+
+def download_decoder(name: str, model) -> None:
+    """The model's decoder as an ONNX file, exported only when the button is clicked."""
+    c1, c2 = st.columns([1, 3], vertical_alignment="center")
+    c1.download_button(
+        "Download decoder (ONNX)",
+        lambda: decoder_onnx(model),
+        f"{name.removesuffix('.safetensors')}-decoder.onnx",
+        "application/octet-stream",
+        key="home_download_onnx",
+    )
+    c, h, w = model.config.image_shape
+    c2.caption(
+        f'Run the decoder anywhere ONNX runs: it takes "z", float32 (N, {model.latent_dim}), and gives "x", '
+        f"float32 (N, {c}, {h}, {w}): the decoder's mean, pixels in [0, 1]."
+    )
+
 
 active = pick_model()
 if active is not None and active.name != shown:  # an uploaded checkpoint, or the file changed
@@ -92,6 +111,7 @@ if active is not None and active.name != shown:  # an uploaded checkpoint, or th
 if active is None:
     card.empty()
 else:
+    download_decoder(active.name, active.model)
     st.subheader("Samples from the prior")
     c1, c2 = st.columns([3, 1])
     temperature = c1.slider(

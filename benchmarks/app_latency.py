@@ -39,6 +39,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+# This script times the server-side sliders (keys z_<j>); live decoding in the browser replaces them on
+# the page, and benchmarks/live_decode.py times that. The servers and AppTests started here inherit it.
+os.environ.setdefault("VAE_LIVE_DECODE", "0")
 
 import torch  # noqa: E402
 

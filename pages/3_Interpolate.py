@@ -1,4 +1,5 @@
-"""Interpolate: walk from one image to another in latent space — the VAE, the AE and a cross-fade."""
+"""Interpolate: walk from one image to another in latent space — the VAE, the AE and a cross-fade; a
+scrubber beside A and B decodes any t in the browser as it is dragged (ui/components/interpolate.js)."""
 
 import numpy as np
 import streamlit as st
@@ -17,6 +18,7 @@ from services.explore import (
 )
 from ui.common import codes_of, explain, page_header, partner, upload_images
 from ui.figures import distance_figure
+from ui.interpolate import scrubber
 from ui.texts import INTERPOLATE
 from vae.images import ImageError, preprocess, to_pil
 
@@ -75,7 +77,7 @@ if is_moons:
 else:
     default_a, default_b = 0, int(torch.nonzero(data.test_y != data.test_y[0]).flatten()[0])
 
-ca, cb = st.columns(2)
+ca, cb, cs = st.columns([2, 2, 3], gap="medium")  # cs: the live scrubber, once the paths are known
 with ca:
     st.markdown("**Start (A)**")
     end_a = endpoint("a", default_a)
@@ -110,17 +112,21 @@ else:
 
 xa, xb = end_a[0], end_b[0]
 rows: list[tuple[str, torch.Tensor]] = []
+paths = []  # (title, model key, checkpoint, z (S, D)) for the scrubber
 metrics: dict[str, dict[str, np.ndarray]] = {}
 train_x = data.train_x[:5000]
 with st.spinner("Decoding the paths…"):
     for title, name, ckpt in models:
         z, frames = latent_path(ckpt.model, xa, xb, steps, method)
         rows.append((title, frames))
+        paths.append((title, f"{name}:{id(ckpt)}", ckpt, z))
         metrics[title] = path_metrics(z, codes_of(f"{name}:{id(ckpt)}:train", ckpt.model, train_x))
     rows.append(("pixel cross-fade", crossfade(xa, xb, steps)))
 
 # Phases are for moons only; one nearest-neighbour search gives a frame's phase and its distance.
 ref_phase = data.extra.get("train_phase") if is_moons else None
+with cs:
+    scrubber(paths, method, train_x, ref_phase)
 for title, frames in rows:
     st.markdown(f"**{title}**")
     st.image(strip(frames, scale=3), output_format="PNG")

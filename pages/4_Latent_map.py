@@ -1,5 +1,6 @@
-"""Latent map: the encoded test set in 2-D (raw codes, PCA, t-SNE); click a point to decode it;
-uploads appear as stars; for a 2-D latent, the decoded manifold grid."""
+"""Latent map: the encoded test set in 2-D (raw codes, PCA, t-SNE); hovering decodes in the browser
+(ui/components/latent_map.js), a click picks a point; uploads appear as stars; for a 2-D latent, the
+decoded manifold grid. Without live decoding, the plotly map of ui.figures stands in."""
 
 import streamlit as st
 
@@ -7,10 +8,12 @@ from services import maps
 from ui import latent_map as ui_map
 from ui.common import cache_key, codes_of, explain, page_header, upload_images
 from ui.figures import AXIS_TITLES, map_figure
+from ui.live import decoder_for, fallback_note
 from ui.texts import LATENT_MAP
 
 active = page_header(
-    "Latent map", "The encoded test set in 2-D: click a point to decode it, upload images to place them."
+    "Latent map",
+    "The encoded test set in 2-D: hover to decode, click a point to pick it, upload images to place them.",
 )
 if active is None:
     explain(LATENT_MAP)
@@ -79,30 +82,36 @@ except ValueError as e:  # cannot happen with codes of this model; never show a 
     st.error(f"The uploads cannot be placed on this map: {e}")
     up_xy = None
 
-fig = map_figure(
-    lmap.xy,
-    labels,
-    [str(s) for s in data.label_names],
-    upload_xy=up_xy,
-    upload_names=ups.names,
-    axis_titles=AXIS_TITLES[lmap.method],
-    square=maps.grid_square() if lmap.method == "raw" and D == 2 else None,
-)
+square = maps.grid_square() if lmap.method == "raw" and D == 2 else None
+decoder = decoder_for(model_key, model)
 
-left, right = st.columns([3, 2])
+left, right = st.columns([2, 1])
 with left:
     st.caption(
         f"{n:,} test images · {maps.METHOD_NAMES[lmap.method]} of {D}-D {'codes' if model.deterministic else 'posterior means'}"
         + (f" · {len(ups.names)} upload(s) as ★" if len(ups.names) else "")
         + (f" · {note}" if note else "")
     )
-    st.plotly_chart(
-        fig,
-        key="map_chart",
-        on_select=ui_map.on_select,
-        selection_mode="points",
-        config={"scrollZoom": True, "displaylogo": False},
-    )
+    if decoder.available:  # hover decodes in the browser; a click picks a point
+        ui_map.live_map(decoder, model_key, lmap, labels, data, ups, up_xy, AXIS_TITLES[lmap.method], square)
+    else:
+        fallback_note(decoder)
+        fig = map_figure(
+            lmap.xy,
+            labels,
+            [str(s) for s in data.label_names],
+            upload_xy=up_xy,
+            upload_names=ups.names,
+            axis_titles=AXIS_TITLES[lmap.method],
+            square=square,
+        )
+        st.plotly_chart(
+            fig,
+            key="map_chart",
+            on_select=ui_map.on_select,
+            selection_mode="points",
+            config={"scrollZoom": True, "displaylogo": False},
+        )
 
 with right:
     st.subheader("Selected point")

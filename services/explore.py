@@ -38,14 +38,22 @@ def slerp(z0: Tensor, z1: Tensor, t: Tensor) -> Tensor:
     return torch.sin((1 - t) * omega) / so * z0 + torch.sin(t * omega) / so * z1
 
 
-def interpolate(z0: Tensor, z1: Tensor, steps: int, method: str = "linear") -> Tensor:
-    """``steps`` codes from z0 to z1 (both ends included): (steps, D)."""
-    t = torch.linspace(0.0, 1.0, steps, dtype=z0.dtype)
+def path_at(z0: Tensor, z1: Tensor, t: Sequence[float] | Tensor, method: str = "linear") -> Tensor:
+    """The codes at positions t (S,) in [0, 1] of the linear or slerp path from z0 to z1 (D,): (S, D).
+
+    ui/components/interpolate.js computes the same path in the browser; keep the two in step.
+    """
+    t = torch.as_tensor(t, dtype=z0.dtype).reshape(-1)
     if method == "slerp":
         return slerp(z0, z1, t)
     if method == "linear":
         return (1 - t[:, None]) * z0 + t[:, None] * z1
     raise ValueError(f"method must be linear or slerp, got {method!r}")
+
+
+def interpolate(z0: Tensor, z1: Tensor, steps: int, method: str = "linear") -> Tensor:
+    """``steps`` codes from z0 to z1 (both ends included): (steps, D)."""
+    return path_at(z0, z1, torch.linspace(0.0, 1.0, steps, dtype=z0.dtype), method)
 
 
 def crossfade(x0: Tensor, x1: Tensor, steps: int) -> Tensor:

@@ -9,6 +9,7 @@ runs a stale one and two sessions on one model share a file.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from vae.models import VAE
 STATIC = REPO_ROOT / "static"
 URL_PREFIX = "/app/static"
 RUNTIME = ("ort/ort.wasm.bundle.min.mjs", "ort/ort-wasm-simd-threaded.wasm")  # onnxruntime-web 1.30.0
+SWITCH = "VAE_LIVE_DECODE"  # =0: every page decodes on the server (benchmarks time that path against this one)
 MODULE = "live/decoder.mjs"  # the app's own decode-and-paint helpers, shared by every live view
 
 
@@ -71,6 +73,8 @@ def live_decoder(model: VAE, static: Path = STATIC) -> LiveDecoder:
         "image_shape": tuple(model.config.image_shape),
         "latent_dim": model.latent_dim,
     }
+    if os.environ.get(SWITCH, "1").strip().lower() in ("0", "false", "no", "off"):
+        return LiveDecoder(None, reason=f"it is turned off on this server ({SWITCH}=0)", **common)
     missing = runtime_missing(static)
     if missing:
         return LiveDecoder(None, reason=f"the in-browser runtime is missing ({', '.join(missing)})", **common)

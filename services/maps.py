@@ -237,6 +237,31 @@ class LatentMap:
         return self.xy[idx].mean(axis=1).astype(np.float32)
 
 
+def inverse_projection(lmap: LatentMap) -> tuple[np.ndarray, np.ndarray] | None:
+    """How a position (x, y) on the map goes back to a code: ``(mean (D,), basis (2, D))`` with
+    z = mean + basisᵀ · (x, y); None for t-SNE, which has no inverse.
+
+    Raw codes: z = (x, y) (any further dimensions at 0). PCA: the fitted mean and the two components,
+    so a position gives the code on the plane of the two components (it undoes ``Pca.transform`` on it).
+    """
+    d = lmap.codes.shape[1]
+    if lmap.method == "raw":
+        return np.zeros(d), np.eye(2, d)
+    if lmap.method == "pca":
+        assert lmap.pca is not None
+        return lmap.pca.mean.copy(), lmap.pca.components[:2].copy()
+    return None
+
+
+def unproject(lmap: LatentMap, xy: np.ndarray) -> np.ndarray:
+    """Codes (M, D) of positions xy (M, 2) on a raw or PCA map (see :func:`inverse_projection`)."""
+    inverse = inverse_projection(lmap)
+    if inverse is None:
+        raise ValueError(f"a {METHOD_NAMES[lmap.method]} map has no inverse")
+    mean, basis = inverse
+    return (mean + np.asarray(xy, dtype=np.float64).reshape(-1, 2) @ basis).astype(np.float32)
+
+
 def neighbours(reference: np.ndarray | Tensor, queries: np.ndarray | Tensor, k: int) -> np.ndarray:
     """Indices (M, k) of the k nearest reference rows (Euclidean) of each query, nearest first."""
     return nearest(torch.from_numpy(_as_array(reference)), torch.from_numpy(_as_array(queries)), k)[1].numpy()

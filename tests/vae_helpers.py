@@ -67,6 +67,20 @@ def no_exception(at) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
 
+def page_on_model(page: str, name: str):
+    """Run a page (an absolute path) in AppTest on the committed model ``name``; skip if it is not committed."""
+    import pytest
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(page, default_timeout=180)
+    at.session_state["model_choice"] = name
+    at.run()
+    no_exception(at)
+    if at.selectbox(key="model_picker").value != name:
+        pytest.skip(f"the {name} checkpoint is not committed")
+    return at
+
+
 def run_page(page: str):
     """Run a page (an absolute path) once in AppTest and check it raised nothing."""
     from streamlit.testing.v1 import AppTest

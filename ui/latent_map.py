@@ -5,13 +5,17 @@ from __future__ import annotations
 import hashlib
 import math
 
+import numpy as np
 import streamlit as st
 import torch
 
 from services import maps
 from services.explore import decode_batches
+from services.live import LiveDecoder
+from services.live_views import map_payload, sprite_sheet
 from ui.common import show
-from ui.figures import selected_index
+from ui.figures import palette, selected_index
+from ui.live import component
 from vae.data import Dataset
 
 NEIGHBOURS = 8  # nearest test images shown for a picked point
@@ -76,6 +80,50 @@ def on_select() -> None:
     idx = selected_index(event["selection"]["points"] if event else [])
     if idx is not None:
         st.session_state["map_pick"] = idx
+
+
+def on_live_pick() -> None:
+    """The live map's click trigger: the clicked test point becomes the picked image."""
+    got = (st.session_state.get("map_live") or {}).get("pick")
+    if isinstance(got, int) and got >= 0:
+        st.session_state["map_pick"] = got
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _sprite(key: str, _images: torch.Tensor) -> dict:
+    """The thumbnails as one PNG sprite sheet, once per model, number of points and set of uploads."""
+    return sprite_sheet(_images)
+
+
+def live_map(
+    decoder: LiveDecoder,
+    key: str,
+    lmap: maps.LatentMap,
+    labels: np.ndarray,
+    data: Dataset,
+    ups: maps.Uploads,
+    up_xy: np.ndarray | None,
+    axis_titles: tuple[str, str],
+    square: tuple[float, float] | None,
+) -> None:
+    """The map as a live view (ui/components/latent_map.js): points xy (N, 2) with labels (N,), uploads
+    at up_xy (M, 2); hovering decodes in the browser, a click picks a test image (``map_pick``).
+    ``key`` names the model, for the sprite sheet's cache."""
+    n = len(lmap.xy)
+    images = torch.cat([data.test_x[:n], ups.images.reshape(-1, *data.test_x.shape[1:])])
+    names = [str(s) for s in data.label_names]
+    payload = map_payload(
+        lmap,
+        labels,
+        names,
+        palette(len(names)),
+        _sprite(f"{key}:{n}:{hashlib.sha256(ups.images.numpy().tobytes()).hexdigest()}", images),
+        upload_xy=up_xy if up_xy is not None and len(ups.names) else None,
+        upload_names=ups.names,
+        axis_titles=axis_titles,
+        square=square,
+    )
+    component("latent_map")(key="map_live", data={"decoder": decoder.data(), **payload}, on_pick_change=on_live_pick)
 
 
 def _caption(data: Dataset, j: int) -> str:

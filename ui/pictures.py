@@ -69,3 +69,18 @@ def drawing(rgba: np.ndarray | None, background: str) -> Image.Image | None:
     if np.asarray(img.convert("L")).std() == 0:  # nothing was drawn yet
         return None
     return img.convert("RGB")
+
+
+def labelled_rows(grid: Image.Image, labels: list[str], margin: int = 44, size: int = 14) -> Image.Image:
+    """A grid image with ``len(labels)`` equal rows, each row's label written in a margin on its left."""
+    from PIL import ImageDraw, ImageFont  # only this figure needs them
+
+    out = Image.new(grid.mode, (grid.width + margin, grid.height), 0 if grid.mode == "L" else (0, 0, 0))
+    out.paste(grid, (margin, 0))
+    draw = ImageDraw.Draw(out)
+    font = ImageFont.load_default(size=size)
+    row = grid.height / max(1, len(labels))
+    white = 255 if grid.mode == "L" else (255, 255, 255)
+    for r, text in enumerate(labels):
+        draw.text((margin - 6, (r + 0.5) * row), text, fill=white, font=font, anchor="rm")
+    return out

@@ -12,8 +12,23 @@ $$\mathrm{KL}_j = \mathbb E_x\Big[\tfrac12\big(\sigma_j^2(x) + \mu_j^2(x) - 1 - 
 one term of the closed-form $\mathrm{KL}(q(z\mid x)\,\|\,\mathcal N(0, I))$. A dimension with $\mathrm{KL}_j \approx 0$ has
 $q(z_j\mid x) = \mathcal N(0, 1)$ for every image: it carries no information and the decoder learns to ignore it
 (an *inactive unit*). Because training adds noise $z = \mu + \sigma\,\varepsilon$ (the reparameterization), nearby
-codes must decode to similar images, so the sliders move smoothly. The *traversal* varies one dimension from
-−3 to +3 prior standard deviations with the others held fixed.
+codes must decode to similar images, so the sliders move smoothly. The *2-D pad* moves two chosen dimensions at
+once. The decoder runs in your browser (exported to ONNX, run by ONNX Runtime Web), so the image follows the
+mouse; the server hears the code when you let go, for the download and the traversals. A *traversal* varies one
+dimension from −3 to +3 prior standard deviations with the others held at that code; the grid does it for every
+active dimension, one row each.
+"""
+
+SLIDERS_AE = r"""
+Each slider sets one coordinate of a code $z \in \mathbb R^{D}$; the image is what the decoder makes of it.
+An autoencoder's codes lie wherever training put them, so each slider spans the range its test codes cover
+(a little wider). The sliders are ordered by the variance of each coordinate over the test codes: a coordinate that
+barely varies carries little information. Nothing in an autoencoder's training asks nearby codes to decode to
+similar images, so codes away from the training codes can decode to nonsense: compare with a VAE on the same
+data. The *2-D pad* moves two chosen dimensions at once. The decoder runs in your browser (exported to ONNX, run
+by ONNX Runtime Web), so the image follows the mouse; the server hears the code when you let go, for the
+download and the traversals. A *traversal* varies one dimension over its slider's range with the others held at
+that code; the grid does it for every used dimension, one row each.
 """
 
 INTERPOLATE = r"""
@@ -28,6 +43,10 @@ something like *both* moons — a moon in between, a gibbous moon. On moons each
 (from the 5 nearest real moons) and its RMS pixel distance $d$ to the nearest training image: small $d$ means the
 frame looks like real data. The chart shows, per path, that distance, the prior log-density $\log \mathcal N(z; 0, I)$ of each
 code, and its distance to the nearest encoded training image.
+
+The **scrubber** decodes $z_t$ for any $t \in [0, 1]$ in your browser as you drag (the same linear or slerp
+path, for each model), so you can watch the AE leave the data where the VAE stays on it; on release the page
+measures that frame.
 """
 
 LATENT_MAP = r"""
@@ -59,6 +78,10 @@ pulls every code toward the prior $\mathcal N(0, I)$ and makes it noisy ($z = \m
 a compact ball with no empty gaps and classes sit side by side, even overlapping where images are ambiguous.
 An AE has no KL term: its codes can spread out, and classes tend to overlap less — but the space between them
 decodes to nothing in particular, which is why sampling from an AE fails.
+
+**Hovering** decodes the position under the mouse in your browser. For raw codes that position *is* a code,
+$z = (x, y)$. For PCA it is the code on the map's plane, $z = \bar\mu + W (y_1, y_2)$ (the inverse of the
+projection: the dropped dimensions are at the codes' mean). A t-SNE position has no code, so nothing is decoded.
 
 **Clicking a point** decodes its code $\mu_\phi(x)$: the decoder's mean $\mathbb E[x \mid z = \mu_\phi(x)]$ next to the
 original, and the test images whose codes are nearest to it in $\mathbb R^{D}$ (Euclidean).

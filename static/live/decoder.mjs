@@ -4,6 +4,9 @@
 // Streamlit imports a component's own script from a blob: URL, so every URL here is made absolute
 // against the page's origin. Everything costly lives on `window`, so it survives a view's re-mount.
 
+// The one code the views of a page share (the sliders and the 2-D pad), re-exported for one import.
+export { announce, listen, shared } from "./code.mjs";
+
 const G = (window.__vaeLive ??= { ort: null, sessions: {} });
 
 export const absolute = (path) => new URL(path, window.location.origin).href;
@@ -94,4 +97,29 @@ export function scheduler(render) {
 export function record(ms) {
   (G.frames ??= []).push(ms);
   if (G.frames.length > 2000) G.frames.shift();
+}
+
+// One live picture of one code: `request(code)` repaints `canvas` (counting its frames in
+// canvas.dataset.painted); `status` shows "Loading…" until the decoder is ready, then goes, or says
+// why it failed (and `onFail(reason)` is told).
+export function liveCanvas(data, canvas, status, onFail) {
+  // The decoder's file downloads while the runtime compiles (the session then reads it from the cache).
+  if (!G.sessions[data.model_url]) fetch(absolute(data.model_url)).catch(() => {});
+  const handle = decoder(data);
+  canvas.dataset.painted = "0";
+  const frames = scheduler(async (code) => {
+    const h = await handle;
+    const t0 = performance.now();
+    paint(canvas, await decode(h, code, 1, data.dim), data.shape);
+    record(performance.now() - t0);
+    canvas.dataset.painted = String(Number(canvas.dataset.painted) + 1);
+  });
+  handle.then(
+    () => status.remove(),
+    (e) => {
+      status.textContent = `Live decoding failed: ${e.message || e}`;
+      onFail?.(String(e.message || e));
+    },
+  );
+  return frames;
 }

@@ -65,6 +65,34 @@ def test_home_shows_the_default_model_card_and_samples():
     assert any(e.label == "What am I seeing?" for e in at.expander)
 
 
+def test_the_decoder_can_be_downloaded_as_onnx(monkeypatch):
+    """The button exports only when clicked (a deferred callable): its file is the decoder, run here by ONNX Runtime."""
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    deferred = []
+    real = MediaFileManager.add_deferred
+
+    def spy(self, data_callable, mimetype, coordinates, file_name=None, **kw):
+        deferred.append((data_callable, file_name))
+        return real(self, data_callable, mimetype, coordinates, file_name, **kw)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", spy)
+    at = home()
+    (button,) = [b for b in at.get("download_button") if b.key == "home_download_onnx"]
+    assert button.proto.label == "Download decoder (ONNX)" and button.proto.deferred_file_id
+    assert any('takes "z", float32 (N, 16)' in c.value and '"x", float32 (N, 1, 28, 28)' in c.value for c in at.caption)
+    ((build, file_name),) = deferred
+    assert file_name == f"{DEFAULT_CHECKPOINT}-decoder.onnx"
+    session = ort.InferenceSession(build(), providers=["CPUExecutionProvider"])
+    z = torch.randn(3, 16, generator=torch.Generator().manual_seed(0))
+    (x,) = session.run(["x"], {"z": z.numpy()})
+    assert x.shape == (3, 1, 28, 28) and 0 <= x.min() and x.max() <= 1
+    assert np.isfinite(x).all()
+
+
 def test_temperature_changes_the_samples_and_back():
     at = home()
     first = image_urls(at)
@@ -140,7 +168,7 @@ def test_every_page_opened_directly_works_with_an_empty_session(page):
         assert at.selectbox(key="model_picker").value == DEFAULT_CHECKPOINT
         shown = {
             "images": bool(image_urls(at)),
-            "chart": bool(at.get("plotly_chart")),
+            "chart": bool(at.get("plotly_chart")) or "map_live" in {e.key for e in at.get("bidi_component")},
             "prompt": any("Upload one or more images" in i.value for i in at.info),
         }
         assert {k for k, v in shown.items() if v} >= SHOWS[page], shown

@@ -1,4 +1,5 @@
-"""The Interpolate page under Streamlit's AppTest: the moon example, steps, slerp, random and non-moon endpoints."""
+"""The Interpolate page under Streamlit's AppTest: the moon example, steps, slerp, random and non-moon endpoints,
+the live scrubber's data and a released t, and the server-side scrubber where the browser cannot decode."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from live_components import send, view_data, views
 from streamlit.testing.v1 import AppTest
-from vae_helpers import no_exception, run_page
+from vae_helpers import no_exception, page_on_model, run_page
 
+from vae.checkpoint import load_checkpoint
 from vae.data import PHASE_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +33,7 @@ pytestmark = pytest.mark.skipif(
 def rows(at: AppTest) -> list[str]:
     """The titles of the image rows, in order."""
     heads = [m.value for m in at.markdown if m.value.startswith("**") and m.value.endswith("**")]
-    return [h.strip("*") for h in heads if h not in ("**Start (A)**", "**End (B)**")]
+    return [h.strip("*") for h in heads if h not in ("**Start (A)**", "**End (B)**", "**Scrub the path**")]
 
 
 def pictures(at: AppTest) -> list[tuple[str, str]]:
@@ -143,12 +147,7 @@ def test_random_endpoint(app):
 
 
 def test_a_model_without_a_partner_and_without_moons():
-    at = AppTest.from_file(PAGE, default_timeout=180)
-    at.session_state["model_choice"] = "digits-vae"
-    at.run()
-    no_exception(at)
-    if at.selectbox(key="model_picker").value != "digits-vae":
-        pytest.skip("the digits-vae checkpoint is not committed")
+    at = page_on_model(PAGE, "digits-vae")
     assert not at.error
     assert rows(at) == ["VAE · digits-vae", "pixel cross-fade"]
     assert any(c.value.startswith("No checkpoint of the other kind") for c in at.caption)
@@ -158,3 +157,73 @@ def test_a_model_without_a_partner_and_without_moons():
     assert re.fullmatch(r"\d #\d+", pics[0][0]) and re.fullmatch(r"\d #\d+", pics[1][0])
     assert pics[0][0][0] != pics[1][0][0]  # two different digits
     assert chart_lengths(at) == {"VAE · digits-vae": 9, "pixel cross-fade": 9}
+    scrub = view_data(at, "ip_scrub")
+    assert [m["title"] for m in scrub["models"]] == ["VAE · digits-vae"] and len(scrub["models"][0]["za"]) == 8
+
+
+# --------------------------------------------------------------------------- the scrubber
+
+
+def released(at: AppTest) -> list[str]:
+    """The caption measuring the frame at the chosen t (none before a release)."""
+    return [c.value for c in at.caption if c.value.startswith("At t = ")]
+
+
+def endpoint_codes(at: AppTest, name: str) -> torch.Tensor:
+    """The posterior means (2, D) of the page's A and B under the checkpoint ``name``."""
+    from ui.common import load_data  # the page's cached data set
+
+    data, _ = load_data("moons", None, 28, 1)
+    idx = [int(ENDPOINT.match(cap).group(2)) for cap, _ in pictures(at)[:2]]
+    model = load_checkpoint(ROOT / "checkpoints" / f"{name}.safetensors").model.eval()
+    with torch.no_grad():
+        return model.encode(data.test_x[idx]).mean
+
+
+def test_the_scrubber_gets_each_models_path(app):
+    d = view_data(app, "ip_scrub")
+    assert d["method"] == "linear"
+    assert [m["title"] for m in d["models"]] == ROWS[:2]  # the VAE and its AE partner, side by side
+    for m, name in zip(d["models"], ("moons-vae", "moons-ae")):
+        ends = endpoint_codes(app, name)
+        assert np.allclose(m["za"], ends[0], atol=1e-5) and np.allclose(m["zb"], ends[1], atol=1e-5)
+        dec = m["decoder"]
+        assert dec["shape"] == [1, 28, 28] and dec["dim"] == 16
+        assert (ROOT / "static" / dec["model_url"].removeprefix("/app/static/")).is_file()
+    assert d["models"][0]["decoder"]["model_url"] != d["models"][1]["decoder"]["model_url"]
+    assert released(app) == []  # nothing measured before a release
+
+
+def test_a_released_t_is_measured_and_belongs_to_its_path(app):
+    d = view_data(app, "ip_scrub")
+    send(app, "ip_scrub", state={"t": {"t": 0.0, "path": d["path"]}})
+    no_exception(app)
+    (text,) = released(app)
+    assert text.startswith("At t = 0.000: VAE · moons-vae: full moon ") and "AE · moons-ae: full moon " in text
+    assert view_data(app, "ip_scrub") == d  # a release does not re-mount the view
+    send(app, "ip_scrub", state={"t": {"t": 1.0, "path": d["path"]}})
+    (text,) = released(app)
+    assert text.startswith("At t = 1.000: VAE · moons-vae: first quarter ")
+
+    app.radio(key="ip_method").set_value("slerp").run()
+    no_exception(app)
+    slerp = view_data(app, "ip_scrub")
+    assert slerp["method"] == "slerp" and slerp["path"] != d["path"]
+    assert [m["za"] for m in slerp["models"]] == [m["za"] for m in d["models"]]  # the same ends
+    assert released(app) == []  # the t chosen on the linear path says nothing of this one
+
+
+def test_without_the_runtime_the_server_decodes_t(no_runtime):
+    at = run_page(PAGE)
+    assert not at.error and views(at) == {}
+    assert any(c.value.startswith("Live decoding is off here: the in-browser runtime is missing") for c in at.caption)
+    assert rows(at) == ROWS  # the rows stay
+    pics = pictures(at)
+    assert [cap for cap, _ in pics[2:4]] == ["VAE · moons-vae · t = 0.50", "AE · moons-ae · t = 0.50"]
+    assert len(pics) == 4 + len(ROWS)
+    (text,) = released(at)
+    assert text.startswith("At t = 0.500: VAE · moons-vae: ")
+    at.slider(key="ip_t").set_value(0.0).run()
+    no_exception(at)
+    assert released(at)[0].startswith("At t = 0.000: VAE · moons-vae: full moon ")
+    assert pictures(at)[2][1] != pics[2][1]

@@ -1,4 +1,5 @@
-"""The Latent map page under Streamlit's AppTest: points on the map, projections, a picked point, uploads."""
+"""The Latent map page under Streamlit's AppTest: points on the live map (and the PCA inverse it decodes with),
+projections, a point picked by a click, uploads, and the plotly map where the browser cannot decode."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from live_components import send, view_data, views
 from streamlit.testing.v1 import AppTest
-from vae_helpers import figure_points, figure_xy, moon_png, no_exception
+from vae_helpers import figure_points, moon_png, no_exception
 
 from services import maps
-from vae.checkpoint import save
+from vae.checkpoint import load_checkpoint, save
 from vae.config import ModelConfig
 from vae.data import PHASE_NAMES
+from vae.evaluate import encode_mean
 from vae.models import build_model
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,6 +34,23 @@ def chart_spec(at: AppTest) -> str:
     charts = at.get("plotly_chart")
     assert len(charts) == 1
     return charts[0].proto.spec
+
+
+def map_data(at: AppTest) -> dict:
+    """What the live map was mounted with (and no plotly map beside it)."""
+    assert not at.get("plotly_chart")
+    return view_data(at, "map_live")
+
+
+def map_xy(at: AppTest) -> np.ndarray:
+    d = map_data(at)
+    return np.stack([d["x"], d["y"]], 1)
+
+
+def moons_data():
+    from ui.common import load_data  # the page's cached data set (no second rendering of the moons)
+
+    return load_data("moons", None, 28, 1)[0]
 
 
 def captions(at: AppTest) -> list[str]:
@@ -67,16 +87,28 @@ def test_map_draws_n_points_with_pca(app):
     assert not app.error
     assert app.radio(key="map_method").value == "pca"  # a 16-D latent: PCA first, no raw codes
     assert app.radio(key="map_method").options == ["PCA", "t-SNE"]
-    counts = figure_points(chart_spec(app))
-    assert sum(counts.values()) == N
-    assert set(counts) <= set(PHASE_NAMES) and len(counts) > 1  # one trace per moon phase on the map
+    d = map_data(app)
+    assert d["method"] == "pca" and d["axes"] == ["PC 1", "PC 2"] and d["square"] is None
+    assert len(d["x"]) == len(d["y"]) == len(d["label"]) == N
+    assert d["names"] == list(PHASE_NAMES) and len(set(d["label"])) > 1 and len(d["colours"]) == len(PHASE_NAMES)
+    assert d["sprite"]["n"] == N and d["sprite"]["url"].startswith("data:image/png;base64,")
+    assert d["uploads"] == [] and d["decoder"]["dim"] == 16 and d["decoder"]["shape"] == [1, 28, 28]
+    # Hover decodes z = mean + componentsᵀ · (x, y): the PCA of exactly the codes shown.
+    model = load_checkpoint(ROOT / "checkpoints" / "moons-vae.safetensors").model
+    pca = maps.Pca.fit(encode_mean(model, moons_data().test_x[:N]).numpy(), 2)
+    assert np.allclose(d["inverse"]["mean"], pca.mean, atol=1e-4)
+    assert np.allclose(d["inverse"]["basis"], pca.components, atol=1e-3)
+    assert np.allclose(map_xy(app), pca.transform(encode_mean(model, moons_data().test_x[:N])), atol=1e-3)
     assert any(e.label == "What am I seeing?" for e in app.expander)
     assert any("Click a point" in i.value for i in app.info)
 
 
 def test_picking_a_point_decodes_it_and_shows_neighbours(app):
-    app.number_input(key="map_pick").set_value(5).run()
+    before = map_data(app)
+    send(app, "map_live", trigger=("pick", 5))  # a click on test image 5 of the map
     no_exception(app)
+    assert app.number_input(key="map_pick").value == 5
+    assert map_data(app) == before  # the map is not re-mounted by a click
     caps = captions(app)
     assert any(c.startswith("original #5") for c in caps)
     assert "decoding of μ(x)" in caps
@@ -85,7 +117,7 @@ def test_picking_a_point_decodes_it_and_shows_neighbours(app):
 
 
 def test_tsne_runs_in_the_background_then_replaces_pca(app, env):
-    pca_xy = figure_xy(chart_spec(app))
+    pca_xy = map_xy(app)
     started = time.monotonic()
     app.radio(key="map_method").set_value("tsne").run()
     no_exception(app)
@@ -93,14 +125,15 @@ def test_tsne_runs_in_the_background_then_replaces_pca(app, env):
     job = maps.RUNNER.get(key)
     if job is not None and not job.done:  # the run did not wait for it: a progress bar polls instead
         assert len(app.get("progress")) == 1
-        assert np.allclose(figure_xy(chart_spec(app)), pca_xy)  # PCA stands in meanwhile
+        assert np.allclose(map_xy(app), pca_xy)  # PCA stands in meanwhile
         assert job.wait(120)
     assert time.monotonic() - started < 150
     app.run()
     no_exception(app)
     assert not app.error
-    tsne_xy = figure_xy(chart_spec(app))
+    tsne_xy = map_xy(app)
     assert tsne_xy.shape == (N, 2) and not np.allclose(tsne_xy, pca_xy)
+    assert map_data(app)["method"] == "tsne" and map_data(app)["inverse"] is None  # t-SNE has no inverse
     assert (env / "tsne" / f"{key}.npy").exists()  # cached on disk for the next visit
     assert not app.get("progress")
 
@@ -112,8 +145,9 @@ def test_uploads_become_stars_and_a_bad_file_one_error(app):
     no_exception(app)
     errors = [e.value for e in app.error]
     assert len(errors) == 1 and errors[0].startswith("bad.png:")
-    counts = figure_points(chart_spec(app))
-    assert counts.get("your uploads") == 1
+    d = map_data(app)
+    assert [u["name"] for u in d["uploads"]] == ["moon.png"]
+    assert d["sprite"]["n"] == N + 1  # its thumbnail after the points'
     assert any(s.value == "Your uploads" for s in app.subheader)
 
 
@@ -132,15 +166,26 @@ def test_two_dimensional_model_shows_raw_codes_and_the_manifold(tmp_path, monkey
     at.slider(key="map_n").set_value(N).run()
     at.slider(key="map_grid_n").set_value(6).run()
     no_exception(at)
-    xy = figure_xy(chart_spec(at))
+    xy = map_xy(at)
     assert xy.shape == (N, 2)
-    from ui.common import load_data  # the page's cached data set (no second rendering of the moons)
-
-    data, _ = load_data("moons", None, 28, 1)
     with torch.no_grad():
-        mu = model.encode(data.test_x[:N]).mean.numpy()
-    # Raw codes: the points are the posterior means themselves (in label order on the chart).
-    assert np.allclose(np.sort(xy[:, 0]), np.sort(mu[:, 0]), atol=1e-4)
+        mu = model.encode(moons_data().test_x[:N]).mean.numpy()
+    # Raw codes: the points are the posterior means themselves, and hovering decodes z = (x, y).
+    assert np.allclose(xy, mu, atol=1e-4)
+    d = map_data(at)
+    assert d["inverse"] == {"mean": [0.0, 0.0], "basis": [[1.0, 0.0], [0.0, 1.0]]}
+    assert d["axes"] == ["z₁", "z₂"] and np.allclose(d["square"], maps.grid_square())
     grid = [i for img in at.get("image") for i in img.proto.imgs if i.caption.startswith("z₁ grows")]
     assert len(grid) == 1
     assert any(s.value == "The decoded manifold" for s in at.subheader)
+
+
+def test_without_the_runtime_the_plotly_map_stands_in(no_runtime, env):
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.run()
+    at.slider(key="map_n").set_value(N).run()
+    no_exception(at)
+    assert not at.error and views(at) == {}
+    assert any(c.value.startswith("Live decoding is off here: the in-browser runtime is missing") for c in at.caption)
+    counts = figure_points(chart_spec(at))
+    assert sum(counts.values()) == N and set(counts) <= set(PHASE_NAMES)

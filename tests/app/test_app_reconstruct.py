@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from vae_helpers import moon_png
+from vae_helpers import moon_png, page_on_model
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "pages" / "5_Reconstruct.py")
@@ -69,11 +69,7 @@ def test_example_picker(app):
 
 
 def test_autoencoder_shows_reconstruction_only():
-    at = AppTest.from_file(PAGE, default_timeout=180)
-    at.session_state["model_choice"] = "moons-ae"
-    at.run()
-    if not at.exception and at.selectbox(key="model_picker").value != "moons-ae":
-        pytest.skip("the moons-ae checkpoint is not committed")
+    at = page_on_model(PAGE, "moons-ae")
     at.file_uploader(key="rc_upload").upload("moon.png", moon_png(), "image/png").run()
     assert not at.exception, [e.value for e in at.exception]
     labels = [m.label for m in at.metric]

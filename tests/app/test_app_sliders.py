@@ -1,23 +1,39 @@
-"""The Latent sliders page under Streamlit's AppTest: sliders decode live, start points, the traversal."""
+"""The Latent sliders page under Streamlit's AppTest: the live views' Python side (what they are mounted
+with, what a release does), "Start from", the traversals, an AE's ranges and wording, and the server-side
+sliders where the browser cannot decode. AppTest runs no JavaScript: tests/e2e/test_live_sliders.py does."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
+import warnings
 from pathlib import Path
 
 import pytest
 import torch
+from live_components import send, view_data
 from streamlit.testing.v1 import AppTest
-from vae_helpers import no_exception, run_page
+from vae_helpers import no_exception, page_on_model, run_page
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "pages" / "2_Latent_sliders.py")
 D = 16  # the latent size of the default moons-vae
+GRID = "one row per active dimension"
 
 pytestmark = pytest.mark.skipif(
     not (ROOT / "checkpoints" / "moons-vae.safetensors").exists(), reason="the moons-vae checkpoint is not committed"
 )
+
+
+def view(at: AppTest, key: str) -> dict:
+    """The ``data`` a live view (component key ``sl_live`` or ``sl_pad``) was mounted with."""
+    return view_data(at, key)
+
+
+def release(at: AppTest, key: str, z: list[float]) -> AppTest:
+    """What the browser sends when the mouse is released on a view: a trigger carrying the code."""
+    return send(at, key, trigger=("released", {"z": z}))
 
 
 def images(at: AppTest) -> dict[str, str]:
@@ -25,22 +41,33 @@ def images(at: AppTest) -> dict[str, str]:
     return {i.caption: i.url for img in at.get("image") for i in img.proto.imgs}
 
 
-def decoded(at: AppTest) -> str:
-    return images(at)["decoded mean of p(x|z)"]
-
-
-def traversal_image(at: AppTest) -> tuple[str, str]:
-    (item,) = [(c, u) for c, u in images(at).items() if c != "decoded mean of p(x|z)"]
+def strip_of(at: AppTest) -> tuple[str, str]:
+    """(caption, url) of the one-dimension traversal."""
+    (item,) = [(c, u) for c, u in images(at).items() if re.match(r"^[-+]\d", c)]
     return item
 
 
-def z_values(at: AppTest) -> list[float]:
-    return [at.slider(key=f"z_{j}").value for j in range(D)]
+def grid_of(at: AppTest) -> str:
+    (url,) = [u for c, u in images(at).items() if c.startswith(GRID)]
+    return url
+
+
+def captions(at: AppTest) -> list[str]:
+    return [c.value for c in at.caption]
 
 
 def log_density(at: AppTest) -> float:
-    (cap,) = [c.value for c in at.caption if c.value.startswith("log N(z; 0, I) = ")]
+    (cap,) = [c for c in captions(at) if c.startswith("log N(z; 0, I) = ")]
     return float(cap.removeprefix("log N(z; 0, I) = ").removesuffix(" nats"))
+
+
+def server_code(at: AppTest) -> str:
+    (cap,) = [c for c in captions(at) if c.startswith("On the server")]
+    return cap
+
+
+def start(at: AppTest) -> list[float]:
+    return view(at, "sl_live")["start"]
 
 
 @pytest.fixture
@@ -48,118 +75,183 @@ def app() -> AppTest:
     return run_page(PAGE)
 
 
-def test_page_starts_at_the_prior_mean(app):
-    assert not app.error
-    assert z_values(app) == [0.0] * D
-    sliders = [s.key for s in app.slider if s.key.startswith("z_")]
-    assert sorted(sliders) == sorted(f"z_{j}" for j in range(D))
-    assert all(s.min == -4.0 and s.max == 4.0 for s in app.slider if s.key.startswith("z_"))
-    assert all(re.match(r"z\d+ +· +KL \d", s.label) for s in app.slider if s.key.startswith("z_"))  # KL per dim
+def test_the_live_sliders_are_mounted_in_kl_order(app):
+    from ui.common import load_data
+    from vae.checkpoint import load_checkpoint
+    from vae.evaluate import kl_by_dimension
+
+    data = view(app, "sl_live")
+    assert data["module_url"] == "/app/static/live/decoder.mjs" and data["model_url"].endswith(".onnx")
+    assert data["dim"] == D and data["shape"] == [1, 28, 28] and data["start"] == [0.0] * D
+    model = load_checkpoint(ROOT / "checkpoints" / "moons-vae.safetensors").model
+    kl = kl_by_dimension(model, load_data("moons", None, 28, 1)[0].test_x[:2000])
+    shown = [d["j"] for d in data["dims"]] + [d["j"] for d in data["folded"]]
+    assert shown == torch.argsort(kl, descending=True, stable=True).tolist()  # most informative first
+    assert all(kl[d["j"]] > 0.01 for d in data["dims"]) and all(kl[d["j"]] <= 0.01 for d in data["folded"])
+    assert data["fold_note"] == f"{len(data['folded'])} inactive dimensions (KL ≤ 0.01 nats: the decoder ignores them)"
+    assert all(re.match(r"z\d+ +· +KL \d\.\d\d nats$", d["label"]) for d in data["dims"])
+    assert all((d["lo"], d["hi"], d["step"]) == (-4.0, 4.0, 0.05) for d in data["dims"] + data["folded"])
+    assert data["size"] >= 320 and data["caption"] == "decoded mean of p(x|z)"
+    assert not [s for s in app.slider if s.key.startswith("z_")]  # no server-side sliders
+    pad = view(app, "sl_pad")
+    assert (pad["x"]["j"], pad["y"]["j"]) == (data["dims"][0]["j"], data["dims"][1]["j"])
+    assert pad["token"] == data["token"] and pad["start"] == data["start"]
     assert app.radio(key="sl_start").options == ["prior mean", "random prior sample", "encoding of a test image"]
     assert log_density(app) == pytest.approx(-D / 2 * math.log(2 * math.pi), abs=0.01)
-    assert traversal_image(app)[0] == "-3.0 · -2.2 · -1.5 · -0.8 · +0.0 · +0.8 · +1.5 · +2.2 · +3.0"
+    assert strip_of(app)[0] == "-3.0 · -2.2 · -1.5 · -0.8 · +0.0 · +0.8 · +1.5 · +2.2 · +3.0"
+    assert grid_of(app)
     assert any(e.label == "What am I seeing?" for e in app.expander)
 
 
-def test_moving_a_slider_changes_the_image(app):
+def test_a_release_sends_the_code_and_re_mounts_nothing(app):
+    mounted = view(app, "sl_live"), view(app, "sl_pad")
     before = images(app)
-    app.run()
-    assert images(app) == before  # nothing moved: the same image
-    first, second = [s.key for s in app.slider if s.key.startswith("z_")][:2]  # most informative first
-    app.slider(key=second).set_value(2.5).run()
+    first = mounted[0]["dims"][0]["j"]
+    z = [0.0] * D
+    z[first] = 2.5
+    release(app, "sl_live", z)
     no_exception(app)
-    assert app.slider(key=second).value == 2.5
-    assert decoded(app) != before["decoded mean of p(x|z)"]
-    assert traversal_image(app)[1] != traversal_url(before)  # the traversal is around the new code
+    assert (view(app, "sl_live"), view(app, "sl_pad")) == mounted  # same data: the views stay mounted
     assert log_density(app) == pytest.approx(-(2.5**2) / 2 - D / 2 * math.log(2 * math.pi), abs=0.01)
-    app.slider(key=second).set_value(0.0).run()
-    assert images(app) == before
-
-    # The traversal sweeps the most informative dimension, so its own slider leaves the strip alone.
-    app.slider(key=first).set_value(-1.0).run()
+    assert f"z{first} = +2.50" in server_code(app)
+    assert grid_of(app) != grid_of_before(before)  # the traversals are around the new code
+    app.run()  # a rerun without a release keeps the code
+    assert f"z{first} = +2.50" in server_code(app)
+    release(app, "sl_live", [1.0, 2.0])  # a malformed code is ignored
     no_exception(app)
-    assert decoded(app) != before["decoded mean of p(x|z)"]
-    assert traversal_image(app)[1] == traversal_url(before)
+    assert f"z{first} = +2.50" in server_code(app)
 
 
-def traversal_url(imgs: dict[str, str]) -> str:
-    (url,) = [u for c, u in imgs.items() if c != "decoded mean of p(x|z)"]
+def grid_of_before(imgs: dict[str, str]) -> str:
+    (url,) = [u for c, u in imgs.items() if c.startswith(GRID)]
     return url
 
 
-def test_random_prior_sample_then_prior_mean(app):
-    before = decoded(app)
-    app.radio(key="sl_start").set_value("random prior sample")
-    app.button(key="sl_apply").click().run()
+def test_the_pad_plane_and_its_release(app):
+    order = [d["j"] for d in view(app, "sl_live")["dims"]]
+    tag = next(s.key for s in app.selectbox if s.key.startswith("sl_pad_x_")).removeprefix("sl_pad_x_")
+    app.selectbox(key=f"sl_pad_y_{tag}").set_value(order[2]).run()
     no_exception(app)
-    first = z_values(app)
-    assert any(v != 0.0 for v in first)
-    assert all(-4.0 <= v <= 4.0 for v in first)
-    assert decoded(app) != before
-    app.button(key="sl_apply").click().run()  # another sample each time
-    second = z_values(app)
-    assert second != first and any(v != 0.0 for v in second)
-    app.radio(key="sl_start").set_value("prior mean")
-    app.button(key="sl_apply").click().run()
+    pad = view(app, "sl_pad")
+    assert (pad["x"]["j"], pad["y"]["j"]) == (order[0], order[2])
+    assert (pad["x"]["lo"], pad["x"]["hi"]) == (-4.0, 4.0)
+    z = [0.0] * D
+    z[order[0]], z[order[2]] = -1.25, 0.75
+    release(app, "sl_pad", z)
     no_exception(app)
-    assert z_values(app) == [0.0] * D
-    assert decoded(app) == before
+    assert server_code(app) == f"On the server (sent on release): z{order[0]} = -1.25, z{order[2]} = +0.75"
+    app.selectbox(key=f"sl_pad_y_{tag}").set_value(order[0]).run()  # the same dimension twice: no pad
+    no_exception(app)
+    assert not [c for c in app.get("bidi_component") if c.key == "sl_pad"]
+    assert any("two different dimensions" in w.value for w in app.warning)
 
 
-def test_start_from_the_encoding_of_a_test_image(app):
-    app.radio(key="sl_start").set_value("encoding of a test image").run()
+def test_start_from_applies_at_once(app):
+    token = view(app, "sl_live")["token"]
+    app.radio(key="sl_start").set_value("random").run()  # no Apply button
     no_exception(app)
-    app.number_input(key="sl_image").set_value(3)
-    app.button(key="sl_apply").click().run()
+    first = start(app)
+    assert any(v != 0.0 for v in first) and all(-4.0 <= v <= 4.0 for v in first)
+    assert view(app, "sl_live")["token"] != token  # a new start re-mounts the views at it
+    assert view(app, "sl_pad")["start"] == first
+    app.button(key="sl_resample").click().run()  # another sample
+    assert start(app) != first
+    app.radio(key="sl_start").set_value("mean").run()
+    assert start(app) == [0.0] * D
+    app.radio(key="sl_start").set_value("image").run()
+    app.number_input(key="sl_image").set_value(3).run()
     no_exception(app)
-    from ui.common import load_data  # the page's cached data set and checkpoint
+    from ui.common import load_data
     from vae.checkpoint import load_checkpoint
 
     data, _ = load_data("moons", None, 28, 1)
     model = load_checkpoint(ROOT / "checkpoints" / "moons-vae.safetensors").model
     with torch.no_grad():
         mu = model.encode(data.test_x[3:4]).mean[0].clamp(-4, 4)
-    assert z_values(app) == pytest.approx(mu.tolist(), abs=0.006)  # rounded to 2 decimals
+    assert start(app) == pytest.approx(mu.tolist(), abs=1e-5)
 
 
-def test_traversal_steps_and_dimension(app):
-    decoded_before = decoded(app)
-    caption, url = traversal_image(app)
+def test_traversal_steps_dimension_and_grid(app):
+    caption, url = strip_of(app)
+    grid = grid_of(app)
     app.slider(key="sl_trav_steps").set_value(5).run()
     no_exception(app)
-    caption5, url5 = traversal_image(app)
+    caption5, url5 = strip_of(app)
     assert caption5 == "-3.0 · -1.5 · +0.0 · +1.5 · +3.0"
-    assert url5 != url
-    assert decoded(app) == decoded_before  # the sliders' image is unchanged
-    trav = app.selectbox(key="sl_trav_dim")
-    assert len(trav.options) == D
-    first_slider = next(s.key for s in app.slider if s.key.startswith("z_"))
-    assert trav.value == int(first_slider[2:])  # the most informative dimension by default
-    other = next(int(s.key[2:]) for s in app.slider if s.key.startswith("z_") and s.key != first_slider)
-    trav.set_value(other).run()
+    assert url5 != url and grid_of(app) != grid
+    (trav,) = [s for s in app.selectbox if s.key.startswith("sl_trav_dim_")]
+    order = [d["j"] for d in view(app, "sl_live")["dims"]]
+    assert len(trav.options) == D and trav.value == order[0]  # the most informative dimension by default
+    trav.set_value(order[1]).run()
     no_exception(app)
-    assert traversal_image(app)[1] != url5
+    assert strip_of(app)[1] != url5
+    assert any(c.startswith(GRID) and "-3 to +3" in c for c in images(app))
 
 
-def test_an_autoencoder_shows_code_variances():
-    at = AppTest.from_file(PAGE, default_timeout=180)
-    at.session_state["model_choice"] = "moons-ae"
-    at.run()
-    no_exception(at)
-    if at.selectbox(key="model_picker").value != "moons-ae":
-        pytest.skip("the moons-ae checkpoint is not committed")
-    assert all(re.match(r"z\d+ +· +var \d", s.label) for s in at.slider if s.key.startswith("z_"))
-    before = decoded(at)
-    at.slider(key="z_0").set_value(-1.5).run()
-    no_exception(at)
-    assert decoded(at) != before
-
-
-def test_a_new_model_resets_the_sliders(app):
-    """The page says 'a new model ... resets them': old slider values mean nothing for another model."""
-    app.slider(key="z_0").set_value(2.5).run()
-    assert app.slider(key="z_0").value == 2.5
-    app.selectbox(key="model_picker").set_value("digits-vae").run()
+def test_a_new_model_gets_its_own_selectors_and_start(app):
+    (old,) = [s.key for s in app.selectbox if s.key.startswith("sl_trav_dim_")]
+    app.selectbox(key=old).set_value(view(app, "sl_live")["dims"][1]["j"]).run()
+    app.radio(key="sl_start").set_value("random").run()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # e.g. torch's, from a format_func given a stale value
+        app.selectbox(key="model_picker").set_value("digits-vae").run()
     no_exception(app)
-    assert len([s for s in app.slider if s.key.startswith("z_")]) == 8  # digits-vae has 8 dimensions
-    assert [app.slider(key=f"z_{j}").value for j in range(8)] == [0.0] * 8
+    (new,) = [s for s in app.selectbox if s.key.startswith("sl_trav_dim_")]
+    assert new.key != old and len(new.options) == 8  # digits-vae has 8 dimensions
+    assert new.value == view(app, "sl_live")["dims"][0]["j"]
+    assert start(app) == [0.0] * 8 and app.radio(key="sl_start").value == "mean"
+
+
+def test_an_autoencoder_gets_its_codes_range_and_no_prior_wording():
+    at = page_on_model(PAGE, "moons-ae")
+    from ui.common import load_data
+    from vae.checkpoint import load_checkpoint
+    from vae.evaluate import encode_mean
+
+    model = load_checkpoint(ROOT / "checkpoints" / "moons-ae.safetensors").model
+    codes = encode_mean(model, load_data("moons", None, 28, 1)[0].test_x)
+    data = view(at, "sl_live")
+    for d in data["dims"] + data["folded"]:
+        lo, hi = float(codes[:, d["j"]].min()), float(codes[:, d["j"]].max())
+        assert d["lo"] < lo and d["hi"] > hi and d["hi"] - d["lo"] < 1.3 * (hi - lo)
+        assert re.match(r"z\d+ +· +var \d", d["label"])
+    assert any(d["lo"] < -5 for d in data["dims"])  # not the prior's +-4
+    assert data["start"] == pytest.approx(codes.mean(0).tolist(), abs=1e-4)  # "mean code"
+    assert data["caption"] == "decoded image"
+    assert at.radio(key="sl_start").options == ["mean code", "random code", "encoding of a test image"]
+    texts = [*captions(at), *(m.value for m in at.markdown), *(s.label for s in at.selectbox)]
+    texts += [*(o for s in at.selectbox for o in s.options), *(i for i in images(at)), json.dumps(data)]
+    for banned in ("KL", "prior", "log N", "N(z; 0, I)", "p(x|z)"):
+        assert not [t for t in texts if banned in t], banned
+
+
+def z_values(at: AppTest, d: int = D) -> list[float]:
+    return [at.slider(key=f"z_{j}").value for j in range(d)]
+
+
+def test_without_the_runtime_the_server_sliders_are_back(no_runtime):  # tests/app/conftest.py
+    at = run_page(PAGE)
+    assert not at.get("bidi_component")
+    assert any(c.startswith("Live decoding is off here: the in-browser runtime is missing") for c in captions(at))
+    sliders = [s for s in at.slider if s.key.startswith("z_")]
+    assert sorted(s.key for s in sliders) == sorted(f"z_{j}" for j in range(D))
+    assert all((s.min, s.max) == (-4.0, 4.0) for s in sliders) and z_values(at) == [0.0] * D
+    before = images(at)["decoded mean of p(x|z)"]
+    first = sliders[0].key
+    at.slider(key=first).set_value(2.5).run()
+    no_exception(at)
+    assert images(at)["decoded mean of p(x|z)"] != before
+    assert log_density(at) == pytest.approx(-(2.5**2) / 2 - D / 2 * math.log(2 * math.pi), abs=0.01)
+    at.radio(key="sl_start").set_value("random").run()  # applies at once here too
+    assert any(v != 0.0 for v in z_values(at)) and at.slider(key=first).value != 2.5
+    at.selectbox(key="model_picker").set_value("digits-vae").run()
+    no_exception(at)
+    assert len([s for s in at.slider if s.key.startswith("z_")]) == 8 and z_values(at, 8) == [0.0] * 8
+
+
+def test_a_browser_that_cannot_run_the_decoder_falls_back(app):
+    send(app, "sl_live", trigger=("failed", "no WebAssembly"))
+    no_exception(app)
+    assert not app.get("bidi_component")
+    assert any("the browser could not run the decoder (no WebAssembly)" in c for c in captions(app))
+    assert len([s for s in app.slider if s.key.startswith("z_")]) == D

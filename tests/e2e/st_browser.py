@@ -16,6 +16,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+try:  # re-exported for the test files
+    from playwright.sync_api import expect
+except ImportError:  # the fixtures then fail (CI) or skip the tests with the reason
+    expect = None
+
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 CHROMIUM = os.environ.get("VAE_E2E_CHROMIUM", "/usr/bin/chromium")

@@ -13,14 +13,10 @@ from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
-
-try:
-    from playwright.sync_api import expect
-except ImportError:  # the fixtures then fail (CI) or skip the tests with the reason
-    expect = None
 from st_browser import (
     ROOT,
     errors_on,
+    expect,
     focus_slider,
     image_src,
     main,
@@ -29,6 +25,7 @@ from st_browser import (
     wait_idle,
     wait_src_change,
 )
+from st_live import isolated_point
 
 pytestmark = pytest.mark.e2e
 
@@ -84,33 +81,27 @@ def test_home(page, server):
 
 
 def test_latent_sliders(page, server):
+    """The live sliders paint in the browser (tests/e2e/test_live_sliders.py drives them); the
+    traversals are decoded on the server and follow the Steps slider."""
+    from st_live import PAD_IMAGE, SLIDERS_CANVAS, wait_painted
+
     open_page(page, server.url, "/Latent_sliders")
     m = main(page)
-    expect(m.locator('[data-testid="stImage"]').first).to_contain_text("decoded mean of p(x|z)")
-    decoded = page.locator(IMAGES).first
-    expect(decoded).to_be_visible()
-    assert loaded(decoded) >= 280
-    old = image_src(decoded)
-    thumb = focus_slider(page, index=0)
-    for _ in range(5):
-        page.keyboard.press("ArrowRight")
-    new = wait_src_change(page, IMAGES, old)
+    wait_painted(page, SLIDERS_CANVAS)
+    expect(page.locator(".vae-latent_sliders input[type=range]").first).to_be_visible()
+    expect(m.get_by_text("decoded mean of p(x|z)").first).to_be_visible()
+    strip = m.locator('[data-testid="stImage"]').filter(has_text="-3.0 · ").locator("img")
+    expect(strip).to_be_visible()
+    assert loaded(strip) > 200
+    old = image_src(strip)
+    thumb = focus_slider(page, label="Steps")
+    for _ in range(4):
+        page.keyboard.press("ArrowLeft")
+    wait_src_change(page, IMAGES, old, index=0)  # the strip is the page's first server image
     wait_idle(page)
-    slider = m.locator('[data-testid="stSlider"]').first
-    expect(slider.locator('[data-testid="stSliderThumbValue"]')).to_have_text("0.25")
-    assert float(thumb.get_attribute("aria-valuenow") or thumb.input_value()) == pytest.approx(0.25)
-    assert image_src(decoded) != old and new
-    # Back with the mouse: drag the thumb to the left end (-4).
-    box = slider.locator('[data-testid="stSliderThumbValue"]').bounding_box()
-    track = slider.locator('[role="group"]').bounding_box()
-    old = image_src(decoded)
-    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] + 6)
-    page.mouse.down()
-    page.mouse.move(track["x"] - 20, box["y"] + box["height"] + 6, steps=8)
-    page.mouse.up()
-    wait_src_change(page, IMAGES, old)
-    wait_idle(page)
-    expect(slider.locator('[data-testid="stSliderThumbValue"]')).to_have_text("-4.00")
+    assert float(thumb.get_attribute("aria-valuenow") or thumb.input_value()) == 5
+    expect(m.get_by_text("-3.0 · -1.5 · +0.0 · +1.5 · +3.0")).to_be_visible()
+    wait_painted(page, PAD_IMAGE)
     assert_clean(page, server)
     screenshot(page, "latent_sliders")
 
@@ -140,50 +131,25 @@ def test_interpolate(page, server):
     screenshot(page, "interpolate")
 
 
-# A point of the plotly map to click: the most isolated visible marker (so the click cannot land on
-# another), in page pixels, from plotly's own axes (l2p: data -> pixels) and full data. Scattergl draws
-# on a WebGL canvas, so there is no SVG element per point to click.
-ISOLATED_POINT = """gd => {
-    const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, pts = [];
-    gd._fullData.forEach(t => {
-        if (t.visible !== true || !t.customdata) return;
-        for (let k = 0; k < t.x.length; k++)
-            pts.push({px: xa._offset + xa.l2p(t.x[k]), py: ya._offset + ya.l2p(t.y[k]), idx: Number(t.customdata[k])});
-    });
-    let best = null, gap = -1;
-    for (const p of pts) {
-        if (p.idx < 0 || p.px < xa._offset + 8 || p.px > xa._offset + xa._length - 8
-            || p.py < ya._offset + 8 || p.py > ya._offset + ya._length - 8) continue;
-        let d = Infinity;
-        for (const q of pts) if (q !== p) d = Math.min(d, Math.hypot(p.px - q.px, p.py - q.py));
-        if (d > gap) { gap = d; best = p; }
-    }
-    const r = gd.getBoundingClientRect();
-    return best && {x: r.left + best.px, y: r.top + best.py, idx: best.idx, gap: gap, n: pts.length};
-}"""
-
-
 @pytest.mark.skipif(not (ROOT / "pages" / "4_Latent_map.py").exists(), reason="pages/4_Latent_map.py is missing")
 def test_latent_map(page, server):
     open_page(page, server.url, "/Latent_map")
     m = main(page)
     expect(m.get_by_text("PCA of 16-D posterior means")).to_be_visible()
     expect(m.get_by_text("Click a point on the map to decode it")).to_be_visible()
-    graph = m.locator('[data-testid="stPlotlyChart"] .js-plotly-plot').first
-    graph.scroll_into_view_if_needed()
-    page.wait_for_function(
-        "el => el._fullLayout && el._fullData && el._fullData.length > 0", arg=graph.element_handle(), timeout=60_000
-    )
-    target = graph.evaluate(ISOLATED_POINT)
-    assert target is not None and target["n"] == 1000 and target["gap"] >= 4, target
+    view = page.locator(".vae-latent_map")
+    view.locator("canvas.over").scroll_into_view_if_needed()
+    page.locator(".vae-latent_map[data-ready='1']").wait_for(state="attached", timeout=60_000)
+    target = isolated_point(page)
+    assert target is not None and target["gap"] >= 4, target
     page.mouse.move(target["x"], target["y"])
     page.mouse.click(target["x"], target["y"])
-    caption = m.locator('[data-testid="stImageCaption"]').filter(has_text=f"original #{target['idx']} ·")
+    caption = m.locator('[data-testid="stImageCaption"]').filter(has_text=f"original #{target['i']} ·")
     expect(caption).to_be_visible(timeout=60_000)
     wait_idle(page)
     expect(m.locator('[data-testid="stImageCaption"]').filter(has_text="decoding of μ(x)")).to_be_visible()
     expect(m.get_by_text("nearest test images in latent space")).to_be_visible()
-    assert m.get_by_role("spinbutton").first.input_value() == str(target["idx"])
+    assert m.get_by_role("spinbutton").first.input_value() == str(target["i"])
     for img in page.locator(IMAGES).all():
         assert loaded(img) > 0
     assert_clean(page, server)

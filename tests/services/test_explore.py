@@ -22,6 +22,7 @@ from services.explore import (
     manifold_grid,
     moon_pair,
     nearest,
+    path_at,
     path_metrics,
     phase_caption,
     phase_name,
@@ -73,6 +74,16 @@ def test_slerp_of_parallel_codes_falls_back_to_linear():
         out = slerp(z0, z1, t)
         assert torch.isfinite(out).all()
         assert torch.allclose(out, (1 - t[:, None]) * z0 + t[:, None] * z1, atol=1e-6)
+
+
+def test_path_at_any_t_lies_on_the_interpolation():
+    z0, z1 = torch.tensor([1.0, 2.0, -0.5]), torch.tensor([-0.3, 0.7, 2.0])
+    for method in ("linear", "slerp"):
+        steps = interpolate(z0, z1, 5, method)
+        assert torch.allclose(path_at(z0, z1, [0.0, 0.25, 1.0], method), steps[[0, 1, 4]], atol=1e-6)
+        assert path_at(z0, z1, 0.5, method).shape == (1, 3)
+    with pytest.raises(ValueError, match="linear or slerp"):
+        path_at(z0, z1, [0.5], "cubic")
 
 
 def test_linear_interpolate_endpoints_and_even_steps():

@@ -65,3 +65,12 @@ def test_an_export_failure_is_a_reason_not_a_crash(tmp_path, monkeypatch):
     monkeypatch.setattr(live, "decoder_onnx", broken)
     d = live.live_decoder(model, static)
     assert not d.available and "cannot be exported" in d.reason and "unsupported operator" in d.reason
+
+
+def test_live_decoding_can_be_turned_off(tmp_path, tiny_model, monkeypatch):
+    static = _static(tmp_path)
+    monkeypatch.setenv("VAE_LIVE_DECODE", "0")
+    d = live.live_decoder(tiny_model, static)
+    assert not d.available and "VAE_LIVE_DECODE=0" in d.reason and not (static / "models").exists()
+    monkeypatch.setenv("VAE_LIVE_DECODE", "1")
+    assert live.live_decoder(tiny_model, static).available

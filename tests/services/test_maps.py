@@ -70,6 +70,28 @@ def test_pca_matches_scikit_learn_up_to_sign():
     np.testing.assert_allclose(np.abs(ours.transform(x)), np.abs(ref.transform(x)), atol=1e-3)
 
 
+def test_a_position_goes_back_to_a_code_on_raw_and_pca_maps_only():
+    x, _ = blobs(100, d=6)
+    pca = maps.fit_map(x, "pca")
+    xy = np.array([[0.5, -2.0], [3.0, 1.0]])
+    z = maps.unproject(pca, xy)
+    assert z.shape == (2, 6)
+    np.testing.assert_allclose(pca.place(z), xy, atol=1e-4)  # the projection undoes it
+    np.testing.assert_allclose(maps.unproject(pca, [0.0, 0.0])[0], x.mean(0), atol=1e-4)  # the origin is the mean
+    mean, basis = maps.inverse_projection(pca)
+    np.testing.assert_allclose(basis @ basis.T, np.eye(2), atol=1e-6)  # orthonormal components
+
+    raw = maps.fit_map(x[:, :2], "raw")
+    np.testing.assert_array_equal(maps.unproject(raw, xy), xy.astype(np.float32))
+    one = maps.fit_map(x[:, :1], "raw")
+    np.testing.assert_array_equal(maps.unproject(one, xy), xy[:, :1].astype(np.float32))
+
+    tsne = maps.LatentMap("tsne", np.zeros((4, 2), np.float32), x[:4])
+    assert maps.inverse_projection(tsne) is None
+    with pytest.raises(ValueError, match="no inverse"):
+        maps.unproject(tsne, xy)
+
+
 def test_one_dimensional_codes_get_a_zero_second_coordinate():
     x = np.arange(5, dtype=np.float32)[:, None]
     m = maps.fit_map(x, "pca")

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ui.pictures import colorbar_image, colormap, drawing, heatmap_image, thumbnail
+from ui.pictures import colorbar_image, colormap, drawing, heatmap_image, labelled_rows, thumbnail
 
 
 def test_colormap_and_heatmap():
@@ -40,3 +40,14 @@ def test_drawing_flattens_strokes_onto_the_background():
     img = drawing(rgba, "#000000")
     assert img.mode == "RGB" and img.size == (30, 20)
     assert img.getpixel((7, 7)) == (255, 255, 255) and img.getpixel((0, 0)) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB"])
+def test_labelled_rows_write_each_label_left_of_its_row(mode):
+    grid = Image.new(mode, (90, 60), 128 if mode == "L" else (128, 128, 128))
+    out = labelled_rows(grid, ["z1", "z13", "z3"], margin=40)
+    assert out.size == (130, 60) and out.mode == mode
+    assert out.crop((40, 0, 130, 60)).tobytes() == grid.tobytes()  # the grid itself untouched
+    margin = np.asarray(out.convert("L").crop((0, 0, 40, 60)))
+    for r in range(3):  # some ink in each row's band of the margin
+        assert margin[r * 20 : (r + 1) * 20].max() > 128

@@ -1,0 +1,81 @@
+// Latent sliders, live: one range input per dimension and the decoded image beside them, kept in view.
+// The image is decoded in the browser on every input event (one decode per animation frame); Python
+// hears the code only on release (the input's change event: mouse up, or each arrow key).
+//
+// data: services.live.LiveDecoder.data() and token, start (D,), dims and folded ([{j, label, lo, hi,
+// step}], most informative first), fold_note, size (canvas pixels), caption (ui/sliders.py).
+
+const abs = (path) => new URL(path, window.location.origin).href;
+const fmt = (v) => (v >= 0 ? "+" : "−") + Math.abs(v).toFixed(2);
+
+function el(tag, props = {}, children = []) {
+  const e = Object.assign(document.createElement(tag), props);
+  e.append(...children);
+  return e;
+}
+
+// One labelled range input; its output shows the exact value (the thumb snaps to the step).
+function row(d, value) {
+  const input = el("input", { type: "range", min: d.lo, max: d.hi, step: d.step, value });
+  input.dataset.dim = d.j;
+  input.setAttribute("aria-label", d.label);
+  const out = el("output", { value: fmt(value) });
+  const label = el("label", { className: "label" }, [el("span", { textContent: d.label }), out]);
+  return { input, out, node: el("div", { className: "row" }, [label, input]) };
+}
+
+function layout(root, data, code) {
+  const rows = {};
+  const list = el("div", { className: "sliders" });
+  for (const d of data.dims) list.append((rows[d.j] = row(d, code[d.j])).node);
+  if (data.folded.length) {
+    const fold = el("details", {}, [el("summary", { textContent: data.fold_note })]);
+    for (const d of data.folded) fold.append((rows[d.j] = row(d, code[d.j])).node);
+    list.append(fold);
+  }
+  const canvas = el("canvas", { width: data.size, height: data.size });
+  const status = el("div", { className: "status", textContent: "Loading the decoder…" });
+  const view = el("div", { className: "view" }, [canvas, el("div", { className: "caption", textContent: data.caption }), status]);
+  root.replaceChildren(list, view);
+  return { rows, canvas, status };
+}
+
+export default function (component) {
+  const { data, parentElement, setTriggerValue } = component;
+  const root = parentElement.querySelector(".vae-latent_sliders");
+  let stop = () => {};
+  let alive = true;
+  (async () => {
+    const live = await import(abs(data.module_url));
+    if (!alive) return;
+    const code = live.shared(data.token, data.start);
+    const { rows, canvas, status } = layout(root, data, code);
+    const frames = live.liveCanvas(data, canvas, status, (reason) => setTriggerValue("failed", reason));
+    const send = () => setTriggerValue("released", { z: Array.from(code), from: "sliders" });
+    for (const { input, out } of Object.values(rows)) {
+      input.addEventListener("input", () => {
+        code[input.dataset.dim] = Number(input.value);
+        out.value = fmt(code[input.dataset.dim]);
+        frames.request(code);
+        live.announce(data.token, "sliders");
+      });
+      input.addEventListener("change", send); // mouse released, or a key changed the value
+    }
+    const unlisten = live.listen(data.token, "sliders", () => {
+      for (const [j, r] of Object.entries(rows)) {
+        r.input.value = code[j];
+        r.out.value = fmt(code[j]);
+      }
+      frames.request(code);
+    });
+    frames.request(code);
+    stop = () => {
+      frames.stop();
+      unlisten();
+    };
+  })();
+  return () => {
+    alive = false;
+    stop();
+  };
+}

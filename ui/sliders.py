@@ -1,0 +1,264 @@
+"""Streamlit glue of the Latent sliders page: the start point, the live sliders and 2-D pad (decoded in
+the browser, ui/components/latent_*.js), the server-side sliders where the browser cannot decode,
+the downloads and the traversals.
+
+The page's code lives in session state: ``sl_code`` (D floats) is what Python last heard (a release,
+or a new start point); ``sl_start_code`` and ``sl_gen`` say where the live views were mounted, so a
+rerun that changes neither leaves them alone (a changed ``data`` would re-mount them mid-gesture).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, replace
+
+import streamlit as st
+import torch
+
+from services import sliders as sl
+from services.explore import decode_batches, gif_bytes, png_bytes, prior_log_density, strip, traversal
+from services.live import LiveDecoder
+from ui.common import codes_of, dimension_kl
+from ui.live import component, fallback_note
+from ui.pictures import labelled_rows
+from vae.data import Dataset
+from vae.images import tile, to_pil
+
+IMAGE_PX = 320  # the decoded image is shown at least this wide
+PAD_PX = 256  # ... and the 2-D pad's plane and image
+
+
+@dataclass
+class Setup:
+    """What the page shows for one model: the sliders' order, ranges and labels."""
+
+    latent_dim: int
+    deterministic: bool
+    score: list[float]  # (D,) mean KL in nats, or an AE's code variance
+    active: list[int]
+    inactive: list[int]
+    axes: list[sl.Axis]
+    codes: torch.Tensor | None  # (N, D) test codes of an AE (its start points), else None
+
+    @property
+    def order(self) -> list[int]:
+        return self.active + self.inactive
+
+    def label(self, j: int) -> str:
+        return sl.slider_label(j, self.score[j], self.deterministic)
+
+    def short(self, j: int) -> str:
+        """A dimension as a select box names it."""
+        return f"z{j} ({'var' if self.deterministic else 'KL'} {self.score[j]:.2f})"
+
+    @property
+    def caption(self) -> str:
+        return "decoded image" if self.deterministic else "decoded mean of p(x|z)"
+
+
+def setup(key: str, model, data: Dataset | None) -> Setup:
+    """Order, ranges and labels of ``model``'s sliders (the test split's statistics are cached per ``key``)."""
+    d, det = model.latent_dim, bool(model.deterministic)
+    score = dimension_kl(key, model, data.test_x[:2000]) if data is not None else torch.ones(d)
+    codes = codes_of(f"{key}:test", model, data.test_x) if det and data is not None else None
+    active, inactive = sl.order_dimensions(score)
+    return Setup(d, det, [float(s) for s in score], active, inactive, sl.slider_axes(d, codes, det), codes)
+
+
+def _restart() -> None:
+    st.session_state["sl_restart"] = True
+
+
+def _start(s: Setup, model, data: Dataset | None) -> list[float]:
+    ss = st.session_state
+    how = ss.get("sl_start", "mean")
+    image_code = None
+    if how == "image" and data is not None:
+        idx = min(max(int(ss.get("sl_image", 0)), 0), len(data.test_x) - 1)
+        with torch.no_grad():
+            image_code = model.encode(data.test_x[idx : idx + 1].to(model.device)).mean[0].cpu()
+    elif how == "image":
+        how = "mean"
+    if how == "random":
+        ss["sl_seed"] = ss.get("sl_seed", 0) + 1
+    z = sl.start_code(how, s.axes, s.codes, s.deterministic, seed=ss.get("sl_seed", 0), image_code=image_code)
+    return [float(v) for v in z]
+
+
+def settle(key: str, s: Setup, model, data: Dataset | None) -> None:
+    """A new model starts from its mean code; a changed "Start from" moves the code there at once."""
+    ss = st.session_state
+    if ss.get("sl_model") != key:
+        ss["sl_model"] = key
+        ss["sl_start"] = "mean"
+        ss["sl_restart"] = True
+    if ss.pop("sl_restart", False) or len(ss.get("sl_code", [])) != s.latent_dim:
+        z = _start(s, model, data)
+        ss["sl_code"] = ss["sl_start_code"] = z
+        ss["sl_gen"] = ss.get("sl_gen", 0) + 1
+        for j, v in enumerate(z):  # the server-side sliders, where they are used
+            ss[f"z_{j}"] = round(v, 2)
+
+
+def start_controls(s: Setup, data: Dataset | None) -> None:
+    """The "Start from" choice (applied as soon as it changes) and the test image or a new random draw."""
+    names = sl.start_names(s.deterministic)
+    choices = [c for c in sl.START_CHOICES if c != "image" or data is not None]
+    c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
+    c1.radio("Start from", choices, format_func=names.get, key="sl_start", horizontal=True, on_change=_restart)
+    how = st.session_state.get("sl_start")
+    if how == "image" and data is not None:
+        n = len(data.test_x)
+        c2.number_input(f"Test image (0–{n - 1})", 0, n - 1, 0, key="sl_image", on_change=_restart)
+    elif how == "random":
+        c2.button("Another sample", key="sl_resample", on_click=_restart)  # a new seed is drawn with each restart
+
+
+def _tag(key: str) -> str:
+    """A short per-model suffix for widget keys: a selector never carries another model's choice."""
+    return hashlib.sha1(key.encode()).hexdigest()[:8]
+
+
+def _axis(s: Setup, j: int) -> dict:
+    a = s.axes[j]
+    return {"j": j, "lo": a.lo, "hi": a.hi, "step": a.step}
+
+
+def _released(result, d: int) -> None:
+    got = result.get("released")
+    z = got.get("z") if isinstance(got, dict) else None
+    if isinstance(z, list) and len(z) == d and all(isinstance(v, (int, float)) and math.isfinite(v) for v in z):
+        st.session_state["sl_code"] = [float(v) for v in z]
+
+
+def live_sliders(decoder: LiveDecoder, s: Setup, key: str, shape: tuple[int, int, int]) -> dict:
+    """Mount the live sliders; returns the ``data`` shared with the pad. A release stores the code."""
+    ss = st.session_state
+    side = shape[1]
+    base = {**decoder.data(), "token": f"{key}:{ss['sl_gen']}", "start": ss["sl_start_code"]}
+    row = lambda j: {**_axis(s, j), "label": s.label(j)}  # noqa: E731
+    data = {
+        **base,
+        "dims": [row(j) for j in s.active],
+        "folded": [row(j) for j in s.inactive],
+        "fold_note": sl.fold_note(len(s.inactive), s.deterministic),
+        "size": side * -(-IMAGE_PX // side),
+        "caption": s.caption,
+    }
+    result = component("latent_sliders")(
+        key="sl_live", data=data, on_released_change=lambda: None, on_failed_change=lambda: None
+    )
+    if result.get("failed"):
+        ss["sl_live_failed"] = str(result.get("failed"))
+        st.rerun()
+    _released(result, s.latent_dim)
+    return base
+
+
+def live_pad(base: dict, s: Setup, key: str, shape: tuple[int, int, int]) -> tuple[int, int] | None:
+    """The 2-D pad on two chosen dimensions; returns them (None when there is no pad)."""
+    if s.latent_dim < 2:
+        return None
+    st.subheader("2-D pad")
+    order, tag = s.order, _tag(key)
+    c1, c2, c3 = st.columns([1, 1, 2], vertical_alignment="bottom")
+    i = c1.selectbox("Across", order, index=0, format_func=s.short, key=f"sl_pad_x_{tag}")
+    j = c2.selectbox("Up", order, index=1, format_func=s.short, key=f"sl_pad_y_{tag}")
+    c3.caption("Drag the point (or focus the plane and use the arrow keys); the other dimensions stay as set above.")
+    if i == j:
+        st.warning("Pick two different dimensions for the pad.")
+        return None
+    side = shape[1]
+    data = {**base, "x": _axis(s, i), "y": _axis(s, j), "size": side * -(-PAD_PX // side), "caption": s.caption}
+    result = component("latent_pad")(key="sl_pad", data=data, on_released_change=lambda: None)
+    _released(result, s.latent_dim)
+    return i, j
+
+
+def server_sliders(model, s: Setup, decoder: LiveDecoder, shape: tuple[int, int, int]) -> None:
+    """Today's server-side sliders (keys ``z_<j>``): each change is a round trip to decode."""
+    fallback_note(decoder)
+    left, right = st.columns([3, 2])
+
+    def one(j: int) -> None:
+        a = s.axes[j]
+        st.slider(s.label(j), a.lo, a.hi, step=a.step, key=f"z_{j}")
+
+    with left:
+        for j in s.active:
+            one(j)
+        if s.inactive:
+            with st.expander(sl.fold_note(len(s.inactive), s.deterministic)):
+                for j in s.inactive:
+                    one(j)
+    z = [float(st.session_state[f"z_{j}"]) for j in range(s.latent_dim)]
+    st.session_state["sl_code"] = z
+    with torch.no_grad():
+        x = model.decode(torch.tensor([z]).to(model.device))[0].cpu()
+    side = shape[1]
+    right.image(to_pil(x, scale=-(-IMAGE_PX // side)), caption=s.caption, output_format="PNG")
+
+
+def failed(decoder: LiveDecoder) -> LiveDecoder:
+    """The decoder, unavailable if this session's browser could not run it."""
+    why = st.session_state.get("sl_live_failed")
+    return replace(decoder, reason=f"the browser could not run the decoder ({why})") if why else decoder
+
+
+def code_panel(model, s: Setup, pad: tuple[int, int] | None) -> torch.Tensor:
+    """The code Python holds (from the last release): its PNG and, for a VAE, its prior density. (D,)"""
+    z = torch.tensor(st.session_state["sl_code"], dtype=torch.float32)
+    with torch.no_grad():
+        x = model.decode(z[None].to(model.device))[0].cpu()
+    c1, c2 = st.columns([1, 4], vertical_alignment="center")
+    c1.download_button(
+        "Download PNG",
+        lambda: png_bytes(to_pil(x, scale=8)),  # built only when clicked
+        "decoded.png",
+        "image/png",
+        key="sl_download_png",
+    )
+    if not s.deterministic:
+        c2.caption(f"log N(z; 0, I) = {float(prior_log_density(z[None])[0]):.2f} nats")
+    if pad is not None:
+        i, j = pad
+        c2.caption(f"On the server (sent on release): z{i} = {z[i]:+.2f}, z{j} = {z[j]:+.2f}")
+    return z
+
+
+def traversals(model, s: Setup, z: torch.Tensor, key: str) -> None:
+    """One dimension swept around the code z (D,), and every active dimension as a grid, decoded here."""
+    st.subheader("Traversals")
+    steps = st.slider("Steps", 3, 15, 9, key="sl_trav_steps")
+    left, right = st.columns(2, gap="large")
+    with left:
+        st.markdown("**One dimension**")
+        dim = st.selectbox("Dimension", s.order, format_func=s.short, key=f"sl_trav_dim_{_tag(key)}")
+        values = sl.traversal_values(s.axes[dim], s.deterministic, steps)
+        frames = decode_batches(model, traversal(z, int(dim), values.tolist()))
+        caption = " · ".join(f"{v:+.1f}" for v in values)
+        row = strip(frames, scale=3)
+        st.image(row, caption=caption, output_format="PNG", width=row.width)  # not widened to fit a caption
+        st.download_button(
+            "Download GIF",
+            lambda: gif_bytes(frames, scale=6),
+            f"traversal-z{dim}.gif",
+            "image/gif",
+            key="sl_download_gif",
+        )
+    with right:
+        st.markdown("**Every active dimension**")
+        rows = s.active
+        grid = decode_batches(model, sl.traversal_grid(z, rows, s.axes, s.deterministic, steps))
+        img = labelled_rows(to_pil(tile(grid, nrow=steps, pad_value=0.5), scale=2), [f"z{j}" for j in rows])
+        sweep = "its own range" if s.deterministic else f"{-sl.TRAVERSAL_RANGE:+.0f} to {sl.TRAVERSAL_RANGE:+.0f}"
+        st.image(
+            img,
+            caption=f"one row per active dimension, most informative first; each sweeps {sweep}",
+            output_format="PNG",
+            width=img.width,
+        )
+        st.download_button(
+            "Download grid (PNG)", lambda: png_bytes(img), "traversals.png", "image/png", key="sl_download_grid"
+        )
