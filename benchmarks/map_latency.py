@@ -1,9 +1,9 @@
 """Latent map latency: PCA, t-SNE cold (ours vs scikit-learn's defaults) and t-SNE warm (disk cache).
 
 Codes are the posterior means of the first --n test images of the committed MNIST conv checkpoint
-(checkpoints/mnist-vae-conv.safetensors, MNIST read from --data-dir, default ../shared/data); without
-either, of the moons-vae checkpoint on the moons data (whose test split has 1,000 images: the rest are
-taken from its training split). Nothing is downloaded.
+(checkpoints/mnist-vae-conv.safetensors, MNIST read from --data-dir, default ../shared/data, else its test set
+shipped in vae/assets/mnist); without either, of the moons-vae checkpoint on the moons data (whose test split
+has 1,000 images: the rest are taken from its training split). Nothing is downloaded.
 
     python benchmarks/map_latency.py                 # 5,000 codes
     python benchmarks/map_latency.py --n 2000        # the page's default
@@ -48,7 +48,7 @@ def load_codes(n: int, data_dir: str) -> tuple[str, np.ndarray, float]:
             continue
         try:
             ckpt = load_checkpoint(path)
-            data = load_dataset(name, data_dir=data_dir, download=False)
+            data = load_dataset(name, data_dir=data_dir, download=False, need_train=False)
         except (CheckpointError, DataError) as e:
             print(f"({path.name}: {e})", file=sys.stderr)
             continue

@@ -114,24 +114,31 @@ xa, xb = end_a[0], end_b[0]
 rows: list[tuple[str, torch.Tensor]] = []
 paths = []  # (title, model key, checkpoint, z (S, D)) for the scrubber
 metrics: dict[str, dict[str, np.ndarray]] = {}
-train_x = data.train_x[:5000]
+# Distances to "the data" use the training images, or the test images where none came (MNIST from vae/assets).
+ref_x, split = data.neighbours()
+ref_x, images = ref_x[:5000], "training" if split == "train" else "test"
+if split == "test":
+    st.caption(
+        "This model's training images are not on this machine: distances are to the nearest test image"
+        " (A and B may be among them)."
+    )
 with st.spinner("Decoding the paths…"):
     for title, name, ckpt in models:
         z, frames = latent_path(ckpt.model, xa, xb, steps, method)
         rows.append((title, frames))
         paths.append((title, f"{name}:{id(ckpt)}", ckpt, z))
-        metrics[title] = path_metrics(z, codes_of(f"{name}:{id(ckpt)}:train", ckpt.model, train_x))
+        metrics[title] = path_metrics(z, codes_of(f"{name}:{id(ckpt)}:{split}", ckpt.model, ref_x), images)
     rows.append(("pixel cross-fade", crossfade(xa, xb, steps)))
 
 # Phases are for moons only; one nearest-neighbour search gives a frame's phase and its distance.
-ref_phase = data.extra.get("train_phase") if is_moons else None
+ref_phase = data.extra.get(f"{split}_phase") if is_moons else None
 with cs:
-    scrubber(paths, method, train_x, ref_phase)
+    scrubber(paths, method, ref_x, ref_phase, images)
 for title, frames in rows:
     st.markdown(f"**{title}**")
     st.image(strip(frames, scale=3), output_format="PNG")
-    dist, phase = frame_distance(frames, train_x, ref_phase)
-    metrics.setdefault(title, {})["pixel distance to nearest training image"] = dist.numpy()
+    dist, phase = frame_distance(frames, ref_x, ref_phase)
+    metrics.setdefault(title, {})[f"pixel distance to nearest {images} image"] = dist.numpy()
     if phase is not None:
         st.caption(phase_caption(phase, dist))
 
@@ -140,7 +147,7 @@ pick = st.selectbox(
     "How far is each step from the data?",
     kinds,
     key="ip_metric",
-    index=kinds.index("pixel distance to nearest training image"),
+    index=kinds.index(f"pixel distance to nearest {images} image"),
 )
 st.plotly_chart(distance_figure([(t, d[pick]) for t, d in metrics.items() if pick in d], pick), key="ip_chart")
 

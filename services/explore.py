@@ -109,12 +109,13 @@ def latent_path(model: VAE, xa: Tensor, xb: Tensor, steps: int, method: str = "l
     return z, decode_batches(model, z)
 
 
-def path_metrics(z: Tensor, train_codes: Tensor) -> dict[str, np.ndarray]:
+def path_metrics(z: Tensor, train_codes: Tensor, images: str = "training") -> dict[str, np.ndarray]:
     """How far each code of a path z (S, D) is from the data: its prior log-density and its Euclidean
-    distance to the nearest training code (N, D); each (S,), by name."""
+    distance to the nearest code (N, D) of the data's ``images`` (training, or test where a data set
+    comes without training images); each (S,), by name."""
     return {
         "log N(z; 0, I)": prior_log_density(z).numpy(),
-        "distance to nearest training code": nearest(train_codes, z)[0][:, 0].numpy(),
+        f"distance to nearest {images} code": nearest(train_codes, z)[0][:, 0].numpy(),
     }
 
 

@@ -89,21 +89,26 @@ def _load_bytes(digest: str, data: bytes, name: str) -> Checkpoint:
 
 @st.cache_resource(show_spinner="Loading data…", max_entries=8)
 def load_data(name: str, data_dir: str | None, image_size: int, channels: int) -> tuple[Dataset | None, str]:
-    """The checkpoint's data set, never downloaded: the app must work offline.
+    """The checkpoint's data set and a note on where it came from (or why it cannot load), never
+    downloaded: the app must work offline.
 
-    MNIST is looked for in the checkpoint's data folder, then ./data (or $VAE_DATA_DIR); without
-    its files, scikit-learn's bundled digits (28x28, the same style) stand in for it.
+    MNIST is looked for in the checkpoint's data folder, then ./data (or $VAE_DATA_DIR); without its
+    files, its test set comes from the copy shipped in vae/assets/mnist, with no training images.
     """
     dirs = [d for d in (data_dir, default_data_dir()) if d and Path(d).is_dir()] or [default_data_dir()]
     error = None
     for d in dirs:
         try:
-            return load_dataset(name, data_dir=d, image_size=image_size, channels=channels, download=False), ""
+            data = load_dataset(name, data_dir=d, image_size=image_size, channels=channels, download=False)
+            return data, data.note
         except DataError as e:
             error = e
     if name == "mnist":
-        note = "MNIST's files are not on this machine; scikit-learn's bundled digits stand in for its test images."
-        return load_dataset("digits", image_size=image_size), note
+        try:
+            data = load_dataset(name, data_dir=dirs[-1], image_size=image_size, download=False, need_train=False)
+            return data, data.note
+        except DataError as e:
+            error = e
     return None, f"The data set of this model cannot be loaded: {error}"
 
 

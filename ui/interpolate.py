@@ -23,18 +23,22 @@ def _frames_at(paths: Sequence[ModelPath], t: float, method: str) -> list[torch.
     return [decode_batches(ckpt.model, path_at(z[0], z[-1], [t], method))[0] for _, _, ckpt, z in paths]
 
 
-def _measure(paths: Sequence[ModelPath], t: float, method: str, train_x: torch.Tensor, ref_phase) -> None:
-    """The caption of the frame at t: each model's estimated phase (moons) and distance to the data."""
+def _measure(paths: Sequence[ModelPath], t: float, method: str, train_x: torch.Tensor, ref_phase, images: str) -> None:
+    """The caption of the frame at t: each model's estimated phase (moons) and distance to the data's
+    nearest ``images`` (training or test)."""
     parts = []
     for (title, *_), x in zip(paths, _frames_at(paths, t, method)):
         dist, phase = frame_distance(x[None], train_x, ref_phase)
         text = phase_caption(phase, dist) if phase is not None else f"d={float(dist[0]):.3f}"
         parts.append(f"{title}: {text}")
-    st.caption(f"At t = {t:.3f}: " + " · ".join(parts) + " (d: pixel distance to the nearest training image)")
+    st.caption(f"At t = {t:.3f}: " + " · ".join(parts) + f" (d: pixel distance to the nearest {images} image)")
 
 
-def scrubber(paths: Sequence[ModelPath], method: str, train_x: torch.Tensor, ref_phase=None) -> None:
-    """Scrub t along every model's path: decoded live in the browser, measured here on release."""
+def scrubber(
+    paths: Sequence[ModelPath], method: str, train_x: torch.Tensor, ref_phase=None, images: str = "training"
+) -> None:
+    """Scrub t along every model's path: decoded live in the browser, measured here on release against
+    ``train_x``, the data's ``images`` (training, or test where there are no training images)."""
     st.markdown("**Scrub the path**")
     decoders = [decoder_for(key, ckpt.model) for _, key, ckpt, _ in paths]
     off = next((d for d in decoders if not d.available), None)
@@ -53,4 +57,4 @@ def scrubber(paths: Sequence[ModelPath], method: str, train_x: torch.Tensor, ref
             with col:
                 show(x, caption=f"{title} · t = {t:.2f}", scale=max(1, -(-196 // side)))
     if t is not None:
-        _measure(paths, t, method, train_x, ref_phase)
+        _measure(paths, t, method, train_x, ref_phase, images)

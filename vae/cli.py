@@ -392,14 +392,21 @@ def evaluate_main(argv: list[str] | None = None) -> int:
         if not name:
             raise DataError("the checkpoint does not name its data set: pass --dataset")
         c, h, _ = ckpt.config.image_shape
+        # Only the test split is scored: MNIST without its files is the real test set shipped in vae/assets.
         data = load_dataset(
-            name, data_dir=args.data_dir or (ckpt.train.data_dir if ckpt.train else None), image_size=h, channels=c
+            name,
+            data_dir=args.data_dir or (ckpt.train.data_dir if ckpt.train else None),
+            image_size=h,
+            channels=c,
+            need_train=False,
         )
         if data.image_shape != ckpt.config.image_shape:
             raise DataError(f"{name} images are {data.image_shape}, the model needs {ckpt.config.image_shape}")
     except (CheckpointError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    if data.note:
+        print(f"note: {data.note}", file=sys.stderr)
     x = data.test_x[: args.limit] if args.limit else data.test_x
     if args.binarize == "yes" or (args.binarize == "auto" and ckpt.config.binarize):
         x = torch.bernoulli(x, generator=torch.Generator().manual_seed(args.seed))
@@ -417,7 +424,8 @@ def evaluate_main(argv: list[str] | None = None) -> int:
         print(json.dumps(res))
     else:
         print(file=sys.stderr)
-        print(f"{args.checkpoint}: {res['n']} test images of {name}, nats per image")
+        source = " (the copy shipped in vae/assets)" if data.note else ""
+        print(f"{args.checkpoint}: {res['n']} test images of {name}{source}, nats per image")
         print(f"  ELBO {res['elbo']:.2f} = recon {res['recon']:.2f} - KL {res['kl']:.2f}")
         if res["iwae"] is not None:
             print(f"  IWAE bound on log p(x), k={res['iwae_k']}: {res['iwae']:.2f}")

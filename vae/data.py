@@ -1,5 +1,8 @@
 """Data sets as in-memory tensors: moons (built in), digits, MNIST, Fashion-MNIST, image folders.
 
+MNIST's 10,000 test digits ship with the code (vae/assets/mnist): callers that need no training
+images (the app, evaluation) get the real test set from there when MNIST's files are absent.
+
 Every loader returns a ``Dataset`` whose images are float32 (N, C, H, W) in [0, 1] with a
 fixed train / test split, so training indexes tensors and never runs per-sample transforms.
 The exception is an image folder whose decoded images would exceed the memory budget: its
@@ -16,6 +19,7 @@ import math
 import os
 import struct
 import tempfile
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,7 +62,8 @@ class Dataset:
     phase angle in radians, under ``train_phase`` / ``test_phase``).
 
     When ``train_stream`` is set (a large image folder), it is the full train split, read from
-    disk per item, and ``train_x``/``train_y`` are only an in-memory preview of it.
+    disk per item, and ``train_x``/``train_y`` are only an in-memory preview of it. MNIST's test set
+    shipped in vae/assets has an empty train split (``n_train`` 0): ``neighbours`` then gives its test split.
     """
 
     name: str
@@ -73,6 +78,8 @@ class Dataset:
     skipped: list[str] = field(default_factory=list)
     # The full train split streamed from disk (a FolderImages) when it is too big for memory.
     train_stream: torch.utils.data.Dataset | None = None
+    # Where the images came from when that is not the usual place (MNIST from vae/assets); "" otherwise.
+    note: str = ""
 
     @property
     def streamed(self) -> bool:
@@ -87,6 +94,11 @@ class Dataset:
     def image_shape(self) -> tuple[int, int, int]:
         x = self.train_x if len(self.train_x) or not len(self.test_x) else self.test_x
         return tuple(x.shape[1:])  # type: ignore[return-value]
+
+    def neighbours(self) -> tuple[torch.Tensor, str]:
+        """The images that nearest-image views compare against, and their split ("train" or "test"):
+        the train split, or the test split when the data set comes without training images."""
+        return (self.train_x, "train") if len(self.train_x) else (self.test_x, "test")
 
     def info(self) -> dict[str, Any]:
         """JSON-able description stored in checkpoints."""
@@ -321,9 +333,50 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
-def load_mnist(name: str = "mnist", data_dir: str | None = None, download: bool = True) -> Dataset:
+IN_BOX_MNIST = Path(__file__).resolve().parent / "assets" / "mnist" / "mnist-test.npz"
+
+
+def in_box_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """MNIST's test set as shipped in vae/assets/mnist: images (10000, 28, 28) uint8 and labels (10000,)
+    uint8, unchanged from t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte."""
+    try:
+        with np.load(IN_BOX_MNIST) as f:
+            return f["x"], f["y"]
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
+        raise DataError(f"MNIST's test set shipped in {IN_BOX_MNIST} cannot be read ({e})") from e
+
+
+def load_in_box_mnist(folder: Path | None = None) -> Dataset:
+    """MNIST's real test set from vae/assets/mnist, with an empty train split: the repository ships no
+    training images, and nothing is to be trained on test images. ``folder`` (where the full files were
+    looked for) goes into the data set's note."""
+    x, y = in_box_arrays()
+    test_x = torch.from_numpy(x).unsqueeze(1).float().div_(255.0)
+    where = f" (not found in {folder})" if folder is not None else ""
+    note = (
+        f"MNIST's {len(x):,} test digits come from the copy shipped in vae/assets/mnist; "
+        f"its training digits are not on this machine{where}."
+    )
+    return Dataset(
+        "mnist",
+        torch.zeros((0, *test_x.shape[1:])),
+        torch.zeros(0, dtype=torch.int64),
+        test_x,
+        torch.from_numpy(y).long(),
+        [str(i) for i in range(10)],
+        style="digit",
+        note=note,
+    )
+
+
+def load_mnist(
+    name: str = "mnist", data_dir: str | None = None, download: bool = True, need_train: bool = True
+) -> Dataset:
     """MNIST or Fashion-MNIST from ``data_dir`` (torchvision's layout), downloaded by torchvision if allowed
-    and missing. Files that are there are read directly: importing torchvision alone takes ~0.8 s."""
+    and missing. Files that are there are read directly: importing torchvision alone takes ~0.8 s.
+
+    Without MNIST's files and with ``need_train`` False, MNIST's test set comes from vae/assets/mnist
+    (``load_in_box_mnist``) and nothing is downloaded; Fashion-MNIST has no such copy."""
     folder = mnist_folder(name, data_dir)
     labels = [str(i) for i in range(10)] if name == "mnist" else FASHION_NAMES
     style = "digit" if name == "mnist" else "centered"
@@ -331,6 +384,8 @@ def load_mnist(name: str = "mnist", data_dir: str | None = None, download: bool 
         tr_x, tr_y, te_x, te_y = (torch.from_numpy(np.array(read_idx(folder / f))) for f in MNIST_FILES)
         x = [t.unsqueeze(1).float().div_(255.0) for t in (tr_x, te_x)]
         return Dataset(name, x[0], tr_y.long(), x[1], te_y.long(), labels, style=style)
+    if name == "mnist" and not need_train:
+        return load_in_box_mnist(folder)
     if not download:
         raise DataError(
             f"{name} is not in {folder}. Put the four files {', '.join(MNIST_FILES)} (uncompressed, or .gz) "
@@ -536,10 +591,13 @@ def load_dataset(
     seed: int = 0,
     download: bool = True,
     memory_budget_mb: float | None = None,
+    need_train: bool = True,
 ) -> Dataset:
     """Load a data set by its CLI name: moons, digits, mnist, fashion-mnist or folder:PATH.
 
     ``download`` lets torchvision fetch MNIST / Fashion-MNIST when their files are missing.
+    ``need_train`` False (evaluation, the app) takes MNIST's test set shipped in vae/assets/mnist when
+    MNIST's files are missing: a data set with no training images (see ``load_mnist``).
     ``memory_budget_mb`` applies to folders only (see ``load_folder``); others ignore it.
     """
     if name == "moons":
@@ -549,7 +607,7 @@ def load_dataset(
     if name in ("mnist", "fashion-mnist"):
         if image_size not in (None, 28):
             raise DataError(f"{name} images are 28x28; --image-size {image_size} is not supported")
-        return load_mnist(name, data_dir, download=download)
+        return load_mnist(name, data_dir, download=download, need_train=need_train)
     if name.startswith("folder:"):
         return load_folder(
             name[len("folder:") :],

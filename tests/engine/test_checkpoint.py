@@ -329,3 +329,45 @@ def test_a_lock_left_by_a_dead_process_is_taken_over_and_a_live_one_is_not(tmp_p
         reserve(path)  # this process is alive: its lock holds
     release(path)
     assert not lock_path(path).exists()
+
+
+# --------------------------------------------------------------------------- committed checkpoints
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _strings(value):
+    """Every string inside a parsed JSON value (keys and values)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield k
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+def _outside(text: str) -> bool:
+    """Whether a metadata string names a path that is not inside the repository (a clone has nothing else)."""
+    path = text.removeprefix("folder:")
+    if path.startswith(("/", "~", "\\")) or (len(path) > 1 and path[1] == ":"):
+        return True
+    return ".." in Path(path).parts and not (ROOT / path).resolve().is_relative_to(ROOT)
+
+
+def test_no_committed_checkpoint_names_a_path_outside_the_repository():
+    paths = sorted((ROOT / "checkpoints").glob("*.safetensors"))
+    assert any(p.name.startswith("mnist") for p in paths)
+    for p in paths:
+        meta = read_metadata(p)
+        data_dir = (meta.get("train") or {}).get("data_dir")
+        assert data_dir is None or not _outside(data_dir), f"{p.name} records data_dir {data_dir!r}"
+        bad = [s for s in _strings(meta) if ("/" in s or "\\" in s) and _outside(s)]
+        assert not bad, f"{p.name} names paths outside the repository: {bad[:3]}"
+
+
+def test_outside_paths_are_recognised():
+    assert _outside("../shared/data") and _outside("/work/shared") and _outside("folder:~/pics")
+    assert _outside("C:\\data") and not _outside("T-shirt/top") and not _outside("data/MNIST")

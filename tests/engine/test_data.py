@@ -7,9 +7,11 @@ import torch
 from PIL import Image
 
 from vae.data import (
+    IN_BOX_MNIST,
     MNIST_FILES,
     PHASE_NAMES,
     DataError,
+    in_box_arrays,
     load_dataset,
     load_digits,
     load_folder,
@@ -312,3 +314,56 @@ def test_an_empty_folder_is_a_clear_data_error(tmp_path):
 
     with pytest.raises(DataError, match="usable image"):
         load_folder(tmp_path)
+
+
+# --------------------------------------------------------------------------- MNIST in the box
+
+
+def test_the_shipped_mnist_test_set_is_all_10000_digits_as_uint8():
+    x, y = in_box_arrays()
+    assert x.shape == (10_000, 28, 28) and x.dtype == np.uint8
+    assert y.shape == (10_000,) and set(np.unique(y).tolist()) == set(range(10))
+    counts = np.bincount(y, minlength=10)
+    assert ((counts >= 850) & (counts <= 1150)).all(), counts
+    assert 0 < x.mean() < 255 and x.max() == 255  # grey digits on black, not a placeholder
+    assert IN_BOX_MNIST.stat().st_size < 3e6
+    credit = (IN_BOX_MNIST.parent / "README.md").read_text()
+    assert "LeCun" in credit and "Cortes" in credit and "CC BY-SA 3.0" in credit
+
+
+def test_mnist_without_its_files_is_the_shipped_test_set(tmp_path, monkeypatch):
+    import torchvision.datasets
+
+    calls = []
+    monkeypatch.setattr(torchvision.datasets.MNIST, "download", lambda self, *a, **k: calls.append(1))
+    ds = load_dataset("mnist", data_dir=str(tmp_path), need_train=False)
+    assert calls == []  # the test set is here: nothing to download
+    assert ds.name == "mnist" and ds.info()["n_test"] == len(ds.test_x) == 10_000 and ds.n_train == 0
+    assert ds.test_x.shape == (10_000, 1, 28, 28) and ds.test_x.dtype == torch.float32
+    assert ds.train_x.shape == (0, 1, 28, 28) and ds.image_shape == (1, 28, 28)
+    x, y = in_box_arrays()
+    assert torch.equal(ds.test_x[:, 0], torch.from_numpy(x).float() / 255) and torch.equal(
+        ds.test_y, torch.from_numpy(y).long()
+    )
+    assert ds.label_names == [str(i) for i in range(10)] and ds.style == "digit"
+    assert "vae/assets/mnist" in ds.note and str(tmp_path / "MNIST" / "raw") in ds.note
+    ref, split = ds.neighbours()
+    assert split == "test" and ref is ds.test_x
+
+
+def test_the_shipped_test_set_never_replaces_the_files_for_training(tmp_path, no_download):
+    with pytest.raises(DataError, match="train-images-idx3-ubyte"):
+        load_dataset("mnist", data_dir=str(tmp_path), download=False)
+    with pytest.raises(DataError, match="FashionMNIST"):  # no copy of Fashion-MNIST ships
+        load_dataset("fashion-mnist", data_dir=str(tmp_path), download=False, need_train=False)
+
+
+def test_mnist_files_when_present_come_before_the_shipped_test_set(tmp_path):
+    rng = np.random.default_rng(0)
+    shapes = {"train-images-idx3-ubyte": (6, 28, 28), "train-labels-idx1-ubyte": (6,)}
+    shapes |= {"t10k-images-idx3-ubyte": (3, 28, 28), "t10k-labels-idx1-ubyte": (3,)}
+    for f, shape in shapes.items():
+        _write_idx(tmp_path / "MNIST" / "raw" / f, rng.integers(0, 256 if len(shape) > 1 else 10, shape))
+    ds = load_dataset("mnist", data_dir=str(tmp_path), download=False, need_train=False)
+    assert ds.n_train == 6 and len(ds.test_x) == 3 and ds.note == ""
+    assert ds.neighbours()[1] == "train"

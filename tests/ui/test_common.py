@@ -1,4 +1,5 @@
-"""ui.common's upload widget under Streamlit's AppTest: kept files, a cap on their number, size limits."""
+"""ui.common's upload widget under Streamlit's AppTest (kept files, a cap on their number, size limits) and its
+data loading without MNIST's files."""
 
 from __future__ import annotations
 
@@ -54,3 +55,20 @@ def test_a_single_upload():
     at.file_uploader(key="up").upload("one.png", b"x", "image/png").run()
     no_exception(at)
     assert kept(at) == "kept: ['one.png']"
+
+
+def test_mnist_without_its_files_loads_the_shipped_test_set_and_names_no_stand_in(tmp_path):
+    from ui.common import load_data
+
+    data, note = load_data("mnist", str(tmp_path), 28, 1)
+    assert data is not None and data.name == "mnist" and len(data.test_x) == 10_000 and data.n_train == 0
+    assert note == data.note and note.startswith("MNIST's 10,000 test digits come from the copy shipped")
+    assert "stand in" not in note and "scikit-learn" not in note
+
+
+def test_fashion_mnist_without_its_files_says_what_is_missing(tmp_path):
+    from ui.common import load_data
+
+    data, note = load_data("fashion-mnist", str(tmp_path), 28, 1)
+    assert data is None and note.startswith("The data set of this model cannot be loaded: fashion-mnist is not in")
+    assert "FashionMNIST" in note and "t10k-images-idx3-ubyte" in note
