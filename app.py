@@ -6,6 +6,7 @@ Run with ``streamlit run app.py``.
 import streamlit as st
 
 from services.registry import choose_entry, list_checkpoints
+from ui.texts import likelihood_note
 from vae.meta import CheckpointError, read_metadata
 
 # The title, the page list and the model card come first, from the checkpoint's metadata alone:
@@ -19,15 +20,41 @@ st.markdown(
 - **Latent sliders** — move each latent dimension and watch the decoder's image change.
 - **Interpolate** — walk from one image to another in latent space: the VAE, the AE and a pixel cross-fade.
 - **Latent map** — the encoded test set in 2-D (PCA, t-SNE); hover to decode, click a point to pick it.
-- **Reconstruct** — upload images; see their reconstruction, ELBO and log-likelihood estimate.
+- **Reconstruct** — upload images; see their reconstruction, ELBO, log-likelihood estimate and whether they are typical.
+- **Compare** — two to four models side by side on the same inputs, and the rate–distortion plot: what β trades.
+- **Mixtures** — from a mixture of K Gaussians to a VAE's infinite mixture: density estimation and sampling side by side.
 """
 )
 
 
+def _metric(v: float | None) -> str:
+    return f"{v:.2f}" if v is not None else "—"
+
+
+def vae_metrics(cols: list, cfg: dict, m: dict) -> None:
+    """β, the test ELBO and IWAE, and the active units: what only a VAE has."""
+    cols[0].metric("β", f"{cfg.get('beta', 1):g}")
+    cols[2].metric("Test ELBO (nats)", _metric(m.get("elbo")))
+    covered = m.get("iwae_n") or m.get("n")  # files written before iwae_n existed scored all n images
+    on = f", {covered:,} images" if m.get("iwae") is not None and covered else ""
+    cols[3].metric(f"Test IWAE k={m.get('iwae_k', 0)}{on}", _metric(m.get("iwae")))
+    au = m.get("active_units")
+    cols[4].metric("Active units", f"{au} / {cfg.get('latent_dim')}" if au is not None else "—")
+
+
+def ae_metrics(cols: list, cfg: dict, m: dict) -> None:
+    """An AE's only score: the reconstruction log-likelihood of its code, log p(x|ẑ)."""
+    cols[0].metric("Code", "deterministic", help="An AE encodes x to one point ẑ: no q(z|x), no prior, no KL.")
+    recon = m.get("recon", m.get("elbo"))  # an AE's "ELBO" is its reconstruction term (KL 0)
+    cols[2].metric("Test log p(x|ẑ) (nats)", _metric(recon), help="Reconstruction log-likelihood, per test image.")
+
+
 def model_card(name: str, cfg: dict, dataset: dict, history: dict, m: dict) -> None:
-    """Data set, kind, architecture, latent size, β, likelihood, epochs, test metrics, loss curve."""
+    """Data set, kind, architecture, latent size, likelihood, epochs, test metrics and loss curve: a VAE's β,
+    ELBO, IWAE and active units; an AE's reconstruction log-likelihood, the only thing it has."""
     hist = history.get("epochs", [])
     hidden, latent = cfg.get("hidden", []), cfg.get("latent_dim")
+    is_ae = cfg.get("kind") == "ae"
     st.subheader(f"Model card · {name}")
     cols = st.columns(5)
     cols[0].metric("Data set", dataset.get("name", "?"))
@@ -38,22 +65,22 @@ def model_card(name: str, cfg: dict, dataset: dict, history: dict, m: dict) -> N
     cols[3].metric("Latent size", latent)
     cols[4].metric("Epochs", len(hist))
     cols = st.columns(5)
-    cols[0].metric("β", f"{cfg.get('beta', 1):g}")
     cols[1].metric("Likelihood", f"{cfg.get('likelihood')}" + (" (binarized)" if cfg.get("binarize") else ""))
-    cols[2].metric("Test ELBO (nats)", f"{m['elbo']:.2f}" if m.get("elbo") is not None else "—")
-    iw = f"{m['iwae']:.2f}" if m.get("iwae") is not None else "—"
-    covered = m.get("iwae_n") or m.get("n")  # files written before iwae_n existed scored all n images
-    on = f", {covered:,} images" if m.get("iwae") is not None and covered else ""
-    cols[3].metric(f"Test IWAE k={m.get('iwae_k', 0)}{on}", iw)
-    au = m.get("active_units")
-    cols[4].metric("Active units", f"{au} / {latent}" if au is not None else "—")
+    if is_ae:
+        ae_metrics(cols, cfg, m)
+    else:
+        vae_metrics(cols, cfg, m)
     st.caption(
         f"{cfg.get('arch')} encoder {' → '.join(map(str, hidden))} → {latent}-d code; "
         f"images {'×'.join(map(str, cfg.get('image_shape', [])))}"
     )
+    if note := likelihood_note(cfg.get("likelihood"), cfg.get("binarize")):
+        st.caption(f"Note: {note}")
     if hist:
+        # An AE's test "ELBO" is its reconstruction term: its curve is named for what it is.
+        test = "test −log p(x|ẑ)" if is_ae else "test −ELBO"
         st.line_chart(
-            {"train loss": [e["loss"] for e in hist], "test −ELBO": [-e["test_elbo"] for e in hist]},
+            {"train loss": [e["loss"] for e in hist], test: [-e["test_elbo"] for e in hist]},
             height=200,
             x_label="epoch",
             y_label="nats/image",
@@ -112,7 +139,16 @@ if active is None:
     card.empty()
 else:
     download_decoder(active.name, active.model)
-    st.subheader("Samples from the prior")
+    is_ae = active.model.deterministic
+    if is_ae:
+        st.subheader("Decodings of N(0, I) codes")
+        st.caption(
+            "An AE has no prior: these are what its decoder makes of codes drawn from N(0, t² I), which it was "
+            "never trained to decode (its codes lie wherever training put them). A VAE's samples come from the "
+            "prior its KL term fitted the codes to."
+        )
+    else:
+        st.subheader("Samples from the prior")
     c1, c2 = st.columns([3, 1])
     temperature = c1.slider(
         "Temperature (z ~ N(0, t² I))",
@@ -121,7 +157,8 @@ else:
         1.0,
         0.05,
         key="home_temperature",
-        help="Scales the prior's standard deviation: below 1 gives typical images, above 1 unusual ones.",
+        help="Scales the codes' standard deviation."
+        + ("" if is_ae else " Below 1 gives typical images, above 1 unusual ones."),
     )
     if c2.button("Resample", key="home_resample"):
         st.session_state["home_seed"] = st.session_state.get("home_seed", 0) + 1
@@ -139,8 +176,12 @@ $$\log p(x) \;\ge\; \mathrm{ELBO} = \mathbb E_{q(z\mid x)}[\log p(x\mid z)] - \m
 
 The first term rewards good reconstructions; the KL keeps each code close to the prior $\mathcal N(0, I)$.
 That is why **sampling** works: draw $z \sim \mathcal N(0, I)$ and decode it — the grid above. The model card's
-*test ELBO* and *IWAE* are in nats per image (higher is better); IWAE is the tighter importance-weighted bound
-$\log \frac1k \sum_i p(x, z_i)/q(z_i\mid x)$. *Active units* are the latent dimensions whose average KL exceeds
-0.01 nats: the ones the model actually uses.
+*test ELBO* and *IWAE* are in nats per image (higher is better); IWAE is the importance-weighted estimate
+$\log \frac1k \sum_i p(x, z_i)/q(z_i\mid x)$, whose expectation is a tighter bound, between the ELBO and $\log p(x)$. *Active
+units* are the latent dimensions whose average KL exceeds 0.01 nats: the ones the model actually uses.
+
+An **AE** encodes $x$ to one point $\hat z$ and is trained on the reconstruction term alone: it has no $q(z\mid x)$,
+no prior, no KL, no ELBO and no IWAE. Its card shows the test reconstruction log-likelihood $\log p(x\mid \hat z)$
+and its curve $-\log p(x\mid \hat z)$; the grid above is what its decoder makes of $\mathcal N(0, I)$ codes.
 """
 )

@@ -2,15 +2,14 @@
 
 import time
 
-import plotly.graph_objects as go
 import streamlit as st
 
 from services.jobs import MANAGER, TrainingJob
 from services.training import DATASETS, IMAGE_SIZES, data_inputs, start_training
-from ui.common import explain, show
+from ui import training as ui_train
+from ui.common import explain
 from ui.forms import config_input
 from vae.config import ModelConfig, TrainConfig
-from vae.images import tile
 
 st.set_page_config(page_title="Train · VAE Explorer", page_icon="🌗", layout="wide")
 st.title("Train")
@@ -59,7 +58,15 @@ with st.expander("New training run", expanded=not any(j.active for j in MANAGER.
             ModelConfig, "latent_dim", "tr_latent", container=c2, default=16, slider=True
         )
 
-        values["beta"] = config_input(ModelConfig, "beta", "tr_beta", container=c3, step=0.1)
+        values["beta"] = config_input(
+            ModelConfig,
+            "beta",
+            "tr_beta",
+            container=c3,
+            step=0.1,
+            label="β (KL weight; VAE only)",
+            help="Weight of the KL term in a VAE's loss; an AE has no KL, and ignores it.",
+        )
         values["likelihood"] = config_input(ModelConfig, "likelihood", "tr_likelihood", container=c3)
         with c3.expander("More: σ, L, binarization"):
             values["sigma"] = config_input(ModelConfig, "sigma", "tr_sigma", step=0.01, format="%.4f")
@@ -86,34 +93,6 @@ if start:
         notice.success(f"Started {job.name}: it writes {job.path.name} after each epoch.")
 
 
-def curves(job: TrainingJob) -> go.Figure:
-    """The loss and its two terms per step, and the test −ELBO per epoch."""
-    fig = go.Figure()
-    steps = job.steps
-    if steps:
-        x = [s["step"] for s in steps]
-        fig.add_trace(go.Scatter(x=x, y=[s["loss"] for s in steps], name="loss = −recon + β·KL"))
-        fig.add_trace(go.Scatter(x=x, y=[-s["recon"] for s in steps], name="−E_q[log p(x|z)]"))
-        fig.add_trace(go.Scatter(x=x, y=[s["kl"] for s in steps], name="KL(q(z|x) ‖ N(0, I))"))
-    if job.epochs:
-        n = job.latest.steps_per_epoch if job.latest else 1
-        fig.add_trace(
-            go.Scatter(
-                x=[e["epoch"] * n for e in job.epochs],
-                y=[-e["test_elbo"] for e in job.epochs],
-                name="test −ELBO",
-                mode="lines+markers",
-            )
-        )
-    fig.update_layout(
-        height=320,
-        margin=dict(l=10, r=10, t=30, b=10),
-        xaxis_title="step",
-        yaxis_title="nats per image (running mean over the epoch)",
-    )
-    return fig
-
-
 def job_panel(job: TrainingJob) -> None:
     """One run: its state, progress, curves, previews and what can be done with it."""
     cfg, p = job.model_config, job.latest
@@ -134,23 +113,11 @@ def job_panel(job: TrainingJob) -> None:
         MANAGER.dismiss(job.id)
         st.rerun()
     if job.steps or job.epochs:  # a run that failed before its first step has nothing to plot
-        st.plotly_chart(curves(job), key=f"tr_curves_{job.id}")
+        st.plotly_chart(ui_train.curves(job), key=f"tr_curves_{job.id}")
     if job.previews:
-        c1, c2 = st.columns(2)
-        pv = job.previews
-        with c1:
-            show(tile(pv["originals"].cpu(), nrow=8, pad_value=0.3), "test images", scale=2)
-            show(tile(pv["reconstructions"], nrow=8, pad_value=0.3), "their reconstructions", scale=2)
-        with c2:
-            show(tile(pv["samples"], nrow=8, pad_value=0.3), "samples from the prior", scale=2)
+        ui_train.previews(job)
     if job.state == "done":
-        m = job.metrics
-        if m.get("elbo") is not None:
-            st.success(
-                f"Test ELBO {m['elbo']:.2f} nats/image"
-                + (f", IWAE {m['iwae']:.2f}" if m.get("iwae") else "")
-                + ". The model is in the picker now."
-            )
+        ui_train.final_metrics(job)
         if st.button("Use this model", key=f"tr_use_{job.id}"):
             st.session_state["model_choice"] = f"{job.name} (trained here)"
             st.switch_page("app.py")
@@ -189,6 +156,7 @@ $$\mathcal L = -\,\mathbb E_{q(z\mid x)}[\log p(x\mid z)] + \beta\,\mathrm{KL}\b
 
 the negative ELBO when $\beta = 1$. The curves show its two terms in nats per image: the reconstruction term
 (a Bernoulli decoder's binary cross-entropy, or a Gaussian decoder's scaled squared error) falls as the decoder
-learns; the KL usually rises at first as the codes start to carry information. An **AE** has no KL and no noise.
+learns; the KL usually rises at first as the codes start to carry information. An **AE** has no KL and no noise:
+its loss is the reconstruction term $-\log p(x\mid \hat z)$ of its one code $\hat z$ alone, and its curves show only that.
 """
 )

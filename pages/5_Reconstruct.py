@@ -6,7 +6,7 @@ import streamlit as st
 from services.scoring import IWAE_K, Request
 from ui import reconstruct as ui_rc
 from ui.common import cache_key, explain, page_header, upload_images
-from ui.texts import RECONSTRUCT
+from ui.texts import RECONSTRUCT, likelihood_note
 
 MAX_FILES = 50  # scored per run; IWAE decodes k samples per image
 
@@ -25,7 +25,7 @@ style, dark = active.upload_style
 if active.data is None:
     st.info(
         "This model's test set is not available: images are still reconstructed and scored, "
-        "but without a percentile against the test set."
+        "but without the typicality test, which needs the test images."
     )
 
 # --------------------------------------------------------------------------- inputs
@@ -71,17 +71,19 @@ if not requests:
     explain(RECONSTRUCT)
     st.stop()
 
-# The test-set reference for the percentile: computed once per checkpoint, when first needed.
+# The test images' scores for the typicality test: computed once per checkpoint, when first needed.
 reference = ui_rc.reference(key, model, active.data)
 has_ref = reference is not None
 score = ui_rc.scorer(key, model, active.data, (style, dark), k, reference)
 results = ui_rc.score_requests(requests, score, k)
 good = [r for r in results if r.ok]
+if good and (note := likelihood_note(cfg.likelihood, cfg.binarize)):
+    st.info(note, icon="ℹ️")
 
 if len(results) > 1:
     ui_rc.summary_table(results, is_ae, has_ref, k)
 if has_ref and good:
-    ui_rc.histogram(reference, good, is_ae)
+    ui_rc.histogram(reference, good)
 
 if good:
     st.subheader("Reconstructions")

@@ -1,5 +1,24 @@
-"""Scoring single images against a model: reconstruction, ELBO / KL / IWAE, and how typical
-an image is compared with the model's test set (its percentile among test-set ELBOs).
+"""Scoring single images against a model: reconstruction, ELBO / KL / IWAE, and whether an image is
+typical for the model: the input-complexity test of Serrà et al. 2020, against the model's test set.
+
+Typicality. A likelihood alone is no verdict: simple images (a blank page) get a higher likelihood
+than the data themselves (Nalisnick et al. 2019). Serrà et al. ("Input complexity and out-of-distribution
+detection with likelihood-based generative models", ICLR 2020) compare the model's codelength of x with
+that of a generic compressor, which stands in for a universal model p_0(x) = 2^-L(x):
+
+    S(x) = -log2 p(x) - L(x) = log2 [p_0(x) / p(x)]   (bits; higher: less typical)
+
+-S(x) is the number of bits the model saves over the compressor. Test images save many (the model
+knows their structure); a blank page saves few (the compressor finds it just as simple); noise saves
+none. Here -log2 p(x) is estimated from above by -ELBO / ln 2 (an AE: its reconstruction codelength
+-log2 p(x|ẑ)), so S is an upper estimate: the slack, KL(q(z|x) || p(z|x)), tends to be larger for
+inputs unlike the data. L(x) is the length of zlib's raw deflate stream (level 9) of the image in the
+form the likelihood scores (:func:`complexity_bits`).
+
+An image is atypical when S(x) is above the 99th percentile of the test images' S values, or when
+-log2 p(x) alone is above theirs: a likelihood fails in one direction only (too high for simple inputs),
+so its low tail remains evidence, and it catches inputs that both the model and the small compressor
+find costly (noise). Each test flags about 1% of test images; together at most 2%.
 
 Pure functions, no Streamlit: the Reconstruct page lays out what these return.
 """
@@ -7,22 +26,74 @@ Pure functions, no Streamlit: the Reconstruct page lays out what these return.
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
 
+from vae.config import ModelConfig
 from vae.evaluate import ImageScore, score_images, split_terms
 from vae.images import ImageError, Preprocessed, preprocess, to_pil
 from vae.models import VAE
 from vae.objectives import model_input
 
-REFERENCE_LIMIT = 1000  # test images scored for the percentile
+REFERENCE_LIMIT = 1000  # test images scored for the reference
 SCORE_SAMPLES = 10  # Monte Carlo samples of the ELBO, for uploads and the reference alike
 IWAE_K = 1000  # importance samples of the IWAE bound for an upload
+TYPICAL_PERCENTILE = 99.0  # of the test images' S and codelength: above either, an image is atypical
+COMPLEXITY_DRAWS = 4  # binarizations of a grey image averaged for L(x) under a Bernoulli decoder
+COMPLEXITY_SEED = 0
+
+
+# --------------------------------------------------------------------------- codelengths
+
+
+def codelength_bits(log_likelihood: np.ndarray | float, config: ModelConfig) -> np.ndarray:
+    """-log2 p(x) in bits from a (lower bound on the) log-likelihood in nats: (N,) -> (N,).
+
+    Bernoulli: -ELBO / ln 2. Gaussian: the density becomes the probability of the 8-bit image's cell
+    (width 1/255 in each of the D values), which adds D log2 255 bits, so that both codelengths in S
+    are of the same 8-bit image.
+    """
+    bits = -np.asarray(log_likelihood, dtype=np.float64) / math.log(2)
+    if config.likelihood == "gaussian":
+        bits = bits + math.prod(config.image_shape) * math.log2(255)
+    return bits
+
+
+def _deflate_bits(data: bytes) -> int:
+    # Raw deflate (no zlib header or checksum): the fixed 48 bits of the container say nothing of x.
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return 8 * len(c.compress(data) + c.flush())
+
+
+@torch.no_grad()
+def complexity_bits(
+    x: Tensor, config: ModelConfig, draws: int = COMPLEXITY_DRAWS, seed: int = COMPLEXITY_SEED
+) -> np.ndarray:
+    """L(x): bits of zlib's deflate stream (level 9) of each model input x (N, C, H, W) in [0, 1]: (N,).
+
+    The compressor codes the object the likelihood scores. Gaussian decoder: the 8-bit values, a byte
+    each. Bernoulli decoder: binary images, 8 pixels a byte; a grey image is scored by a Bernoulli
+    decoder as its random binarizations b ~ Bernoulli(x) (-ELBO(x) bounds the mean of -log p(b) over
+    them), so its L is the mean over ``draws`` binarizations with a fixed ``seed``: deterministic.
+    """
+    x = x.detach().cpu().float().clamp(0, 1).flatten(1)  # (N, D)
+    if config.likelihood != "bernoulli":
+        u8 = (x * 255).round().to(torch.uint8).numpy()
+        return np.array([_deflate_bits(row.tobytes()) for row in u8], dtype=np.float64)
+    gen = torch.Generator().manual_seed(seed)
+    out = np.empty(len(x))
+    for i, row in enumerate(x):
+        binary = bool(((row == 0) | (row == 1)).all())
+        bs = [row] if binary else [torch.bernoulli(row, generator=gen) for _ in range(draws)]
+        out[i] = np.mean([_deflate_bits(np.packbits(b.numpy() > 0.5).tobytes()) for b in bs])
+    return out
 
 
 # --------------------------------------------------------------------------- reference and percentile
@@ -54,6 +125,47 @@ def reference_scores(
     return torch.cat(out).double().numpy() if out else np.zeros(0)
 
 
+@dataclass(frozen=True)
+class Reference:
+    """The test images' scores that a verdict is measured against, each (N,)."""
+
+    elbo: np.ndarray  # nats: the ELBO (an AE: log p(x|ẑ))
+    codelength: np.ndarray  # bits: -log2 p(x), estimated from the ELBO (codelength_bits)
+    complexity: np.ndarray  # bits: L(x)
+
+    @property
+    def s(self) -> np.ndarray:
+        """S(x) = -log2 p(x) - L(x) of each test image (N,), in bits."""
+        return self.codelength - self.complexity
+
+    @property
+    def s_limit(self) -> float:
+        """The TYPICAL_PERCENTILE-th percentile of the test images' S: above it, atypical."""
+        return float(np.percentile(self.s, TYPICAL_PERCENTILE))
+
+    @property
+    def codelength_limit(self) -> float:
+        """The TYPICAL_PERCENTILE-th percentile of the test images' -log2 p(x): above it, atypical."""
+        return float(np.percentile(self.codelength, TYPICAL_PERCENTILE))
+
+    def typical(self, codelength: np.ndarray, complexity: np.ndarray) -> np.ndarray:
+        """Whether each image with -log2 p(x) ``codelength`` and L(x) ``complexity`` (N,) is typical: (N,)."""
+        codelength, complexity = np.asarray(codelength), np.asarray(complexity)
+        return (codelength - complexity <= self.s_limit) & (codelength <= self.codelength_limit)
+
+    def __len__(self) -> int:
+        return len(self.elbo)
+
+
+def typicality_reference(model: VAE, x: Tensor, limit: int = REFERENCE_LIMIT, **scoring: Any) -> Reference:
+    """The Reference of the first ``limit`` test images x (N, C, H, W), scored as uploads are
+    (``model_input``, the ELBO of ``reference_scores`` with its ``scoring`` options, L of the model
+    input). Deterministic."""
+    elbo = reference_scores(model, x, limit=limit, **scoring)
+    xs = model_input(x[:limit], model.config)
+    return Reference(elbo, codelength_bits(elbo, model.config), complexity_bits(xs, model.config))
+
+
 def percentile_of(score: float, reference: np.ndarray | Tensor | list[float]) -> float:
     """The percentage (0..100) of reference scores below ``score``; ties count half.
 
@@ -73,22 +185,79 @@ def percentile_of(score: float, reference: np.ndarray | Tensor | list[float]) ->
     return float(100.0 * (below + 0.5 * equal) / ref.size)
 
 
-def typicality(percentile: float) -> str:
-    """A few words on what a percentile means for the image."""
-    if math.isnan(percentile):
-        return "unknown"
-    if percentile < 1:
-        return "atypical: lower than almost every test image (likely out of distribution)"
-    if percentile < 5:
-        return "unusual: in the lowest 5% of test images"
-    if percentile < 25:
-        return "somewhat unusual"
-    if percentile > 99:
-        return (
-            "scores higher than almost every test image: simpler or cleaner than the data"
-            " (a high likelihood alone does not prove an image is typical)"
-        )
-    return "typical for this model"
+@dataclass(frozen=True)
+class Typicality:
+    """One image against the Reference: its codelengths in bits and where they fall."""
+
+    codelength: float  # -log2 p(x) (an AE: -log2 p(x|ẑ))
+    complexity: float  # L(x)
+    percentile: float  # of S(x) among the test images' S: the share with a lower S (more typical)
+    codelength_percentile: float  # of -log2 p(x) among the test images'
+    s_limit: float
+    codelength_limit: float
+    n: int  # test images in the reference
+
+    @property
+    def s(self) -> float:
+        """S(x) = -log2 p(x) - L(x) in bits."""
+        return self.codelength - self.complexity
+
+    @property
+    def too_simple(self) -> bool:
+        """S above the test images' limit: the model saves fewer bits over the compressor than on them."""
+        return self.s > self.s_limit
+
+    @property
+    def unlikely(self) -> bool:
+        """-log2 p(x) above the test images' limit: the model finds the image costly to code."""
+        return self.codelength > self.codelength_limit
+
+    @property
+    def typical(self) -> bool:
+        return not (self.too_simple or self.unlikely)
+
+    @property
+    def label(self) -> str:
+        """A few words for a table: 'typical' or 'out of distribution (…)'."""
+        if self.typical:
+            return "typical"
+        why = [w for w, on in (("S too high", self.too_simple), ("unlikely", self.unlikely)) if on]
+        return f"out of distribution ({', '.join(why)})"
+
+    def verdict(self, deterministic: bool = False) -> str:
+        """A sentence on what the image's numbers mean; ``deterministic`` for an AE's wording."""
+        q = f"{TYPICAL_PERCENTILE:g}%"
+        if self.typical:
+            cost = "−log₂ p(x|ẑ)" if deterministic else "−log₂ p(x)"
+            return (
+                f"Typical for this model: its S(x) and its {cost} are both below the {TYPICAL_PERCENTILE:g}th "
+                f"percentile of its {self.n:,} test images' values."
+            )
+        parts = []
+        if self.too_simple:
+            parts.append(
+                f"S(x) = {self.s:+,.0f} bits, above {self.s_limit:+,.0f} ({TYPICAL_PERCENTILE:g}th percentile of test "
+                "images): the model saves fewer bits over a generic compressor (zlib) on it than on "
+                f"{q} of its test images, so what it knows of the data does not explain this image"
+            )
+        if self.unlikely:
+            cost = "its reconstruction costs" if deterministic else "the model needs"
+            parts.append(f"{cost} {self.codelength:,.0f} bits, more than for {q} of its test images: it is unlikely")
+        return "Out of distribution: " + "; and ".join(parts) + "."
+
+
+def judge(log_likelihood: float, complexity: float, reference: Reference, config: ModelConfig) -> Typicality:
+    """An image's Typicality from its ELBO in nats (an AE: log p(x|ẑ)) and its L(x) in bits."""
+    codelength = float(codelength_bits(log_likelihood, config))
+    return Typicality(
+        codelength=codelength,
+        complexity=float(complexity),
+        percentile=percentile_of(codelength - complexity, reference.s),
+        codelength_percentile=percentile_of(codelength, reference.codelength),
+        s_limit=reference.s_limit,
+        codelength_limit=reference.codelength_limit,
+        n=len(reference),
+    )
 
 
 # --------------------------------------------------------------------------- one image
@@ -104,12 +273,24 @@ class Result:
     x: Tensor | None = None  # (C, H, W): what the model encodes and scores
     recon: Tensor | None = None  # (C, H, W): decoder mean at the posterior mean
     score: ImageScore | None = None
-    percentile: float | None = None
+    codelength: float | None = None  # -log2 p(x) in bits, from the ELBO (an AE: -log2 p(x|ẑ))
+    complexity: float | None = None  # L(x) in bits
+    typicality: Typicality | None = None  # None without a test-set reference
     notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def s(self) -> float | None:
+        """S(x) = -log2 p(x) - L(x) in bits (higher: less typical)."""
+        return None if self.codelength is None or self.complexity is None else self.codelength - self.complexity
+
+    @property
+    def percentile(self) -> float | None:
+        """The percentile of S(x) among the test images' S values (None without a reference)."""
+        return self.typicality.percentile if self.typicality else None
 
     @property
     def error_map(self) -> Tensor | None:
@@ -126,7 +307,9 @@ class Result:
             "ELBO": s.elbo if s else None,
             "KL": s.kl if s else None,
             "IWAE": s.iwae if s else None,
+            "S": self.s,
             "percentile": self.percentile,
+            "verdict": self.typicality.label if self.typicality else None,
             "status": "ok" if self.ok else self.error,
         }
 
@@ -136,13 +319,14 @@ def score_one(
     name: str,
     x: Tensor,
     model: VAE,
-    reference: np.ndarray | None = None,
+    reference: Reference | None = None,
     iwae_k: int = IWAE_K,
     n_samples: int = SCORE_SAMPLES,
     seed: int = 0,
     prep: Preprocessed | None = None,
 ) -> Result:
-    """Reconstruct and score one model input x (C, H, W) in [0, 1]. Deterministic for a ``seed``."""
+    """Reconstruct and score one model input x (C, H, W) in [0, 1], and judge it against the test
+    images' ``reference`` when there is one. Deterministic for a ``seed``."""
     model.eval()
     cfg = model.config
     if tuple(x.shape) != tuple(cfg.image_shape):
@@ -155,8 +339,21 @@ def score_one(
             prep.steps.append(("binarized (model input)", to_pil(xs)))
     score = score_images(model, xs.unsqueeze(0), iwae_k=iwae_k, n_samples=n_samples, seed=seed)[0]
     recon = model.reconstruct(xs.unsqueeze(0).to(model.device))[0].cpu()
-    pct = percentile_of(score.elbo, reference) if reference is not None and len(reference) else None
-    return Result(name, prep=prep, x=xs, recon=recon, score=score, percentile=pct, notes=notes)
+    complexity = float(complexity_bits(xs.unsqueeze(0), cfg)[0])
+    # The verdict uses the ELBO, never the IWAE: the test images' reference is ELBOs, and the two
+    # sides must be the same estimator.
+    typ = judge(score.elbo, complexity, reference, cfg) if reference is not None and len(reference) else None
+    return Result(
+        name,
+        prep=prep,
+        x=xs,
+        recon=recon,
+        score=score,
+        codelength=float(codelength_bits(score.elbo, cfg)),
+        complexity=complexity,
+        typicality=typ,
+        notes=notes,
+    )
 
 
 def process_upload(
@@ -165,7 +362,7 @@ def process_upload(
     model: VAE,
     style: str = "plain",
     dark_background: bool = True,
-    reference: np.ndarray | None = None,
+    reference: Reference | None = None,
     iwae_k: int = IWAE_K,
     n_samples: int = SCORE_SAMPLES,
     seed: int = 0,
@@ -188,7 +385,7 @@ def process_upload(
 
 
 def score_test_image(
-    name: str, x: Tensor, model: VAE, reference: np.ndarray | None = None, iwae_k: int = IWAE_K
+    name: str, x: Tensor, model: VAE, reference: Reference | None = None, iwae_k: int = IWAE_K
 ) -> Result:
     """Score a test image x (C, H, W), already in the model's format, like :func:`score_one`."""
     result = score_one(name, x, model, reference, iwae_k=iwae_k)
@@ -231,13 +428,14 @@ def score_all(
 
 def summary_rows(results: Sequence[Result], deterministic: bool, has_reference: bool) -> list[dict[str, object]]:
     """The summary table's rows: an AE's "ELBO" is its reconstruction log-likelihood ``log p(x|ẑ)``
-    (it has no KL or IWAE); without a reference there is no percentile column."""
-    rows = [r.row() for r in results]
-    for row in rows:
+    (it has no KL or IWAE); without a reference there is no percentile nor verdict column."""
+    rows = []
+    for row in (r.row() for r in results):
         if not has_reference:
-            row.pop("percentile")
+            del row["percentile"], row["verdict"]
         if deterministic:
-            row["log p(x|ẑ)"] = row.pop("ELBO")
-            row.pop("KL")
-            row.pop("IWAE")
+            elbo = row.pop("ELBO")
+            del row["KL"], row["IWAE"]
+            row = {"file": row.pop("file"), "log p(x|ẑ)": elbo, **row}
+        rows.append(row)
     return rows

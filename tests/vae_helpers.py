@@ -67,6 +67,18 @@ def no_exception(at) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
 
+def open_app(page: str, timeout: int = 180, **state):
+    """Run a page (an absolute path) once in AppTest with ``state`` in its session; no exception reached it."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(page, default_timeout=timeout)
+    for k, v in state.items():
+        at.session_state[k] = v
+    at.run()
+    no_exception(at)
+    return at
+
+
 def page_on_model(page: str, name: str):
     """Run a page (an absolute path) in AppTest on the committed model ``name``; skip if it is not committed."""
     import pytest

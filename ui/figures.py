@@ -130,17 +130,31 @@ def distance_figure(series: Sequence[tuple[str, np.ndarray]], y_title: str, heig
 
 
 def score_histogram(
-    reference: np.ndarray, marks: Sequence[tuple[str, float]], what: str = "ELBO", height: int = 260
+    reference: np.ndarray,
+    marks: Sequence[tuple[str, float]],
+    what: str = "ELBO",
+    height: int = 260,
+    x_title: str = "nats per image (higher: more typical)",
+    limit: tuple[str, float] | None = None,
 ) -> go.Figure:
-    """A histogram of the test images' scores (N,) with a labelled vertical line per (name, score)."""
+    """A histogram of the test images' scores (N,) with a labelled vertical line per (name, score), and a
+    dashed line at ``limit`` (label, value) when given (the verdict's threshold)."""
     fig = go.Figure(go.Histogram(x=reference, nbinsx=60, name="test images", marker_color="#7f8fa6"))
     for name, score in marks:
         fig.add_vline(x=score, line_color="#e84118", line_width=2, annotation_text=name[:24])
+    if limit is not None:
+        fig.add_vline(
+            x=limit[1],
+            line_color="#273c75",
+            line_dash="dash",
+            annotation_text=limit[0],
+            annotation_position="bottom right",
+        )
     fig.update_layout(
         height=height,
         margin=MARGIN,
         title=f"Where the images fall among {len(reference):,} test images' {what}",
-        xaxis_title="nats per image (higher: more typical)",
+        xaxis_title=x_title,
         yaxis_title="test images",
         showlegend=False,
     )

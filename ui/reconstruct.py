@@ -11,14 +11,15 @@ import streamlit as st
 from services.explore import png_bytes
 from services.scoring import (
     REFERENCE_LIMIT,
+    TYPICAL_PERCENTILE,
+    Reference,
     Request,
     Result,
     process_upload,
-    reference_scores,
     score_all,
     score_test_image,
     summary_rows,
-    typicality,
+    typicality_reference,
 )
 from ui.figures import score_histogram
 from ui.pictures import colorbar_image, drawing, heatmap_image, thumbnail
@@ -35,9 +36,11 @@ THUMB = 112  # preprocessing steps are shown in THUMB x THUMB boxes
 MARKED = 20  # images marked on the histogram
 
 
-@st.cache_resource(show_spinner=f"Scoring up to {REFERENCE_LIMIT:,} test images for the percentile…", max_entries=16)
-def _reference(model_key: str, _model, _x) -> np.ndarray:
-    return reference_scores(_model, _x, limit=REFERENCE_LIMIT)
+@st.cache_resource(
+    show_spinner=f"Scoring up to {REFERENCE_LIMIT:,} test images for the typicality test…", max_entries=16
+)
+def _reference(model_key: str, _model, _x) -> Reference:
+    return typicality_reference(_model, _x, limit=REFERENCE_LIMIT)
 
 
 @st.cache_resource(show_spinner=False, max_entries=256)
@@ -50,14 +53,14 @@ def _score_example(model_key, index, name, k, has_ref, _x, _model, _ref) -> Resu
     return score_test_image(name, _x, _model, _ref, iwae_k=k)
 
 
-def reference(model_key: str, model, data: Dataset | None) -> np.ndarray | None:
-    """The test-set ELBOs (N,) for the percentile: once per checkpoint; None (with a warning) without them."""
+def reference(model_key: str, model, data: Dataset | None) -> Reference | None:
+    """The test images' scores for the typicality test: once per checkpoint; None (with a warning) without them."""
     if data is None:
         return None
     try:
         return _reference(model_key, model, data.test_x)
     except Exception as e:  # noqa: BLE001 - the page still scores, only without percentiles
-        st.warning(f"The test-set reference could not be computed ({e}); percentiles are skipped.")
+        st.warning(f"The test-set reference could not be computed ({e}); the typicality test is skipped.")
         return None
 
 
@@ -156,16 +159,48 @@ def summary_table(results: list[Result], deterministic: bool, has_ref: bool, k: 
             "KL": st.column_config.NumberColumn("KL (nats)", format="%.1f"),
             "IWAE": st.column_config.NumberColumn(f"IWAE k={k} (nats)", format="%.1f"),
             "log p(x|ẑ)": st.column_config.NumberColumn("log p(x|ẑ) (nats)", format="%.1f"),
-            "percentile": st.column_config.NumberColumn("percentile", format="%.1f"),
+            "S": st.column_config.NumberColumn(
+                "S(x) (bits)", format="%.0f", help="−log₂ p(x) − L(x): higher is less typical (see below)."
+            ),
+            "percentile": st.column_config.NumberColumn(
+                "S percentile", format="%.1f", help="Share of test images with a lower S(x), i.e. more typical."
+            ),
         },
         key="rc_summary",
     )
 
 
-def histogram(ref: np.ndarray, good: list[Result], deterministic: bool) -> None:
-    what = "reconstruction log-likelihood" if deterministic else "ELBO"
-    fig = score_histogram(ref, [(r.name, r.score.elbo) for r in good[:MARKED]], what)
+def histogram(ref: Reference, good: list[Result]) -> None:
+    """The test images' S(x) with each image's S and the verdict's limit."""
+    limit = (f"{TYPICAL_PERCENTILE:g}th percentile", ref.s_limit)
+    marks = [(r.name, r.s) for r in good[:MARKED]]
+    fig = score_histogram(
+        ref.s, marks, "S(x)", x_title="S(x) = −log₂ p(x) − L(x), bits (higher: less typical)", limit=limit
+    )
     st.plotly_chart(fig, width="stretch", key="rc_hist")
+
+
+def _typicality(r: Result, deterministic: bool, has_ref: bool) -> None:
+    t = r.typicality
+    if t is None:
+        if not has_ref:
+            st.caption("No typicality verdict: the test set is not available.")
+        return
+    cost = "−log₂ p(x|ẑ)" if deterministic else "−ELBO/ln 2 ≥ −log₂ p(x)"
+    st.metric(
+        "S(x) percentile among test images",
+        f"{t.percentile:.1f}",
+        help=f"Share of the {t.n:,} test images whose S(x) is lower (more typical) than this image's.",
+    )
+    st.caption(
+        f"S(x) = {t.codelength:,.0f} bits ({cost}) − {t.complexity:,.0f} bits (L(x), zlib) = {t.s:+,.0f} bits; "
+        f"out of distribution above {t.s_limit:+,.0f}, or when the first term is above {t.codelength_limit:,.0f} "
+        f"(the {TYPICAL_PERCENTILE:g}th percentiles of the test images)."
+    )
+    if t.typical:
+        st.success(t.verdict(deterministic))
+    else:
+        st.warning(t.verdict(deterministic))
 
 
 def _metrics(r: Result, deterministic: bool, has_ref: bool) -> None:
@@ -176,19 +211,18 @@ def _metrics(r: Result, deterministic: bool, has_ref: bool) -> None:
         m[1].metric("Mean |x − x̂|", f"{float(err.mean()):.3f}")
         st.caption("An AE has no posterior q(z|x) and no prior, so no ELBO, KL or IWAE: only how well it reconstructs.")
     else:
-        m[0].metric("ELBO (nats)", fmt(s.elbo), help="E_q[log p(x|z)] − KL; a lower bound on log p(x).")
-        m[1].metric("KL (nats)", fmt(s.kl), help="KL(q(z|x) ‖ N(0, I)): the nats this image's code costs.")
-        m[2].metric(f"IWAE k={s.iwae_k} (nats)", fmt(s.iwae), help="A tighter bound; tends to log p(x) as k grows.")
-        st.caption(f"ELBO = reconstruction {fmt(s.recon)} − KL {fmt(s.kl)} nats.")
-    if r.percentile is not None:
-        st.metric(
-            "Percentile among test images",
-            f"{r.percentile:.1f}",
-            help="Share of test images whose score is lower than this image's.",
+        m[0].metric(
+            "ELBO (nats)", fmt(s.elbo), help="E_q[log p(x|z)] − KL; its expectation is a lower bound on log p(x)."
         )
-        st.caption(typicality(r.percentile).capitalize() + ".")
-    elif not has_ref:
-        st.caption("No percentile: the test set is not available.")
+        m[1].metric("KL (nats)", fmt(s.kl), help="KL(q(z|x) ‖ N(0, I)): the nats this image's code costs.")
+        m[2].metric(
+            f"IWAE k={s.iwae_k} (nats)",
+            fmt(s.iwae),
+            help="An estimate whose expectation bounds log p(x) more tightly than the ELBO; it tends to log p(x) "
+            "as k grows. One estimate can land on either side of the bounds.",
+        )
+        st.caption(f"ELBO = reconstruction {fmt(s.recon)} − KL {fmt(s.kl)} nats.")
+    _typicality(r, deterministic, has_ref)
     for note in r.notes:
         st.caption(f"Note: {note}.")
 

@@ -42,7 +42,8 @@ $\mathrm{KL}(q(z\mid x)\,\|\,\mathcal N(0, I))$ keeps those noise clouds overlap
 something like *both* moons — a moon in between, a gibbous moon. On moons each step shows the estimated phase
 (from the 5 nearest real moons) and its RMS pixel distance $d$ to the nearest training image: small $d$ means the
 frame looks like real data. The chart shows, per path, that distance, the prior log-density $\log \mathcal N(z; 0, I)$ of each
-code, and its distance to the nearest encoded training image.
+code, and its distance to the nearest encoded training image. Where a model's training images are not on this
+machine (MNIST from the test set shipped with the code), both distances are to the nearest *test* image instead.
 
 The **scrubber** decodes $z_t$ for any $t \in [0, 1]$ in your browser as you drag (the same linear or slerp
 path, for each model), so you can watch the AE leave the data where the VAE stays on it; on release the page
@@ -89,8 +90,9 @@ original, and the test images whose codes are nearest to it in $\mathbb R^{D}$ (
 
 RECONSTRUCT = r"""
 Each image is **preprocessed** the way the model's training data were (the row of small images):
-orientation from EXIF, transparency flattened onto white, grey (or RGB), inverted if its background is
-light while the data's is dark, then cropped / centred / resized to the model's input size.
+orientation from EXIF, transparency flattened onto the background its visible pixels contrast with (black under
+light content, so a white ring drawn on transparency stays a ring; white otherwise), grey (or RGB), inverted if its
+background is light while the data's is dark, then cropped / centred / resized to the model's input size.
 
 The **reconstruction** decodes the posterior mean: $\hat x = \mathbb E[p_\theta(x \mid z = \mu_\phi(x))]$,
 where $q_\phi(z\mid x) = \mathcal N(\mu, \operatorname{diag}\sigma^2)$ is the encoder. The **error map** shows
@@ -101,18 +103,54 @@ The **ELBO** is a lower bound on the image's log-likelihood, in nats per image (
 $$\mathrm{ELBO}(x) = \mathbb E_{q(z\mid x)}[\log p(x\mid z)] - \mathrm{KL}\big(q(z\mid x)\,\|\,\mathcal N(0, I)\big) \;\le\; \log p(x).$$
 
 Its first term (estimated with 10 samples of $z$) rewards a good reconstruction; the **KL** says how many nats
-the code of this image costs against the prior. The **IWAE** bound averages $k$ importance weights,
+the code of this image costs against the prior. The **IWAE** estimate averages $k$ importance weights,
 
-$$\mathrm{IWAE}_k(x) = \log \frac1k \sum_{i=1}^k \frac{p(x, z_i)}{q(z_i\mid x)}, \quad z_i \sim q(z\mid x), \qquad \mathrm{ELBO} \le \mathrm{IWAE}_k \xrightarrow[k\to\infty]{} \log p(x),$$
+$$\mathrm{IWAE}_k(x) = \log \frac1k \sum_{i=1}^k \frac{p(x, z_i)}{q(z_i\mid x)}, \quad z_i \sim q(z\mid x), \qquad \mathrm{ELBO}(x) = \mathbb E[\mathrm{IWAE}_1] \le \mathbb E[\mathrm{IWAE}_k] \le \log p(x),$$
 
-so it is a tighter estimate of $\log p(x)$.
+and $\mathbb E[\mathrm{IWAE}_k] \to \log p(x)$ as $k$ grows. The bounds hold for the expectations: one estimate is
+random, and can land above $\log p(x)$ or below the ELBO.
 
-**How typical is the image?** Its ELBO is compared with the ELBOs of up to 1,000 test images: the
-percentile is the share of test images with a lower ELBO. A **low ELBO** (a low percentile) means the model
-finds the image **atypical** — it is unlike what it was trained on (*out of distribution*). Beware: likelihoods
-are known to be imperfect detectors (simple, smooth images can score high even if the model never saw them).
+**How typical is the image?** Not its likelihood alone: simple images (a blank page, a constant grey) get a
+*higher* likelihood than the data the model was trained on (Nalisnick et al. 2019). The page uses the
+input-complexity test of Serrà et al. (2020): a generic compressor (zlib) is a universal model
+$p_0(x) = 2^{-L(x)}$, with $L(x)$ the compressed length of $x$ in bits, and
+
+$$S(x) \;=\; -\log_2 p(x) - L(x) \;=\; \log_2 \frac{p_0(x)}{p(x)} \quad\text{bits,}$$
+
+so $-S(x)$ is the number of bits the model saves over the compressor. The model saves many bits on its test images,
+whose structure it knows; few on a blank page (the compressor finds it just as simple), none on noise. Here
+$-\log_2 p(x)$ is estimated by $-\mathrm{ELBO}(x)/\ln 2$, which is never below it, the same estimator for the
+upload and for the test images. $L(x)$ compresses what the likelihood scores: for a Bernoulli decoder the binary
+image, 8 pixels a byte (for grey images the mean over 4 fixed random binarizations $b \sim \mathrm{Bernoulli}(x)$);
+for a Gaussian decoder the 8-bit values, and $-\log_2 p(x)$ then adds $D \log_2 255$ bits to turn the density into
+the probability of the 8-bit image.
+
+The image is called **out of distribution** when $S(x)$ is above the 99th percentile of the test images'
+values (up to 1,000 test images, scored the same way), or when $-\log_2 p(x)$ itself is above theirs: a likelihood
+errs in one direction only, too high for simple images, so a very *low* likelihood remains evidence; it also
+catches noise, which neither the model nor a compressor this small can code in few bits. Each limit passes 99% of
+test images, so about 98% or more of the model's own test images are called typical. The **percentile** shown is the
+share of test images whose $S$ is lower than the image's (more typical): 50 is the middle of the test set, above
+99 is out of distribution.
 
 If the model has a Bernoulli likelihood and trained on binarized images, every image (uploads and test images)
-is scored on the same fixed binarization. An **AE** has no posterior $q(z\mid x)$ and no prior, so it has no ELBO
-and no IWAE: only the reconstruction log-likelihood $\log p(x\mid \hat z)$ of its code and the error.
+is scored on the same fixed binarization. A Bernoulli decoder trained on grey images scores each grey level $x_i$
+as if it were the probability of a white pixel: $\log p(x\mid z)$ is then not the log of a normalised density of
+the grey image, and $\mathrm{ELBO} \le \log p(x)$ bounds no probability of it (what it bounds is the mean
+log-probability of its random binarizations). An **AE** has no posterior $q(z\mid x)$ and no prior, so it has no
+ELBO and no IWAE: only the reconstruction log-likelihood $\log p(x\mid \hat z)$ of its code and the error; its
+typicality test uses $-\log_2 p(x\mid \hat z)$, the bits its reconstruction costs, in place of $-\log_2 p(x)$.
 """
+
+
+GREY_BERNOULLI = (
+    "Bernoulli likelihood on grey (not binary) images: log p(x|z) scores an unnormalised quantity (a Bernoulli "
+    "gives probabilities to black and white pixels only), so ELBO ≤ log p(x) bounds no probability of the image; "
+    "compare these numbers between images or between models of the same data, not as log-probabilities."
+)
+
+
+def likelihood_note(likelihood: str | None, binarize: bool | None) -> str | None:
+    """The caveat to show beside a model's ELBO / IWAE / log-likelihood, or None when they are honest:
+    a Bernoulli decoder on images that are not binarized scores grey levels as probabilities."""
+    return GREY_BERNOULLI if likelihood == "bernoulli" and not binarize else None

@@ -96,8 +96,9 @@ def open_image(data: bytes | str | Path | Image.Image) -> Image.Image:
     return img
 
 
-def _to_mode(img: Image.Image, channels: int) -> Image.Image:
-    """Flatten transparency onto white and convert to L or RGB."""
+def _to_mode(img: Image.Image, channels: int) -> tuple[Image.Image, str | None]:
+    """Flatten transparency onto the background that contrasts with the visible pixels and convert
+    to L or RGB. Returns the image and the background's name ("black" or "white"; None if opaque)."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(img, dtype=np.float64)
         lo, hi = float(arr.min()), float(arr.max())
@@ -105,11 +106,30 @@ def _to_mode(img: Image.Image, channels: int) -> Image.Image:
         img = Image.fromarray(arr.astype(np.uint8), "L")
     if img.mode == "P":
         img = img.convert("RGBA")
+    background = None
     if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
         rgba = img.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(white, rgba)
-    return img.convert("L" if channels == 1 else "RGB")
+        background = flatten_background(rgba)
+        level = 0 if background == "black" else 255
+        img = Image.alpha_composite(Image.new("RGBA", rgba.size, (level, level, level, 255)), rgba)
+    return img.convert("L" if channels == 1 else "RGB"), background
+
+
+def flatten_background(rgba: Image.Image) -> str:
+    """The background to flatten an RGBA image onto: "black" when its visible pixels are mostly light,
+    else "white".
+
+    A white ring drawn on transparency flattened onto white would vanish: the content is kept by
+    putting it on the background it contrasts with. Lightness is the alpha-weighted mean grey level;
+    a fully transparent image has no content and keeps the usual white.
+    """
+    arr = np.asarray(rgba, dtype=np.float64)
+    alpha = arr[..., 3] / 255.0
+    weight = alpha.sum()
+    if weight == 0:
+        return "white"
+    grey = arr[..., :3] @ np.array([0.299, 0.587, 0.114]) / 255.0  # (H, W): PIL's L conversion
+    return "black" if float((grey * alpha).sum() / weight) > 0.5 else "white"
 
 
 def _center_by_mass(arr: np.ndarray, size: int, box: int) -> np.ndarray:
@@ -147,7 +167,8 @@ def preprocess(
 ) -> Preprocessed:
     """Turn an image into a model input of ``image_shape`` (C, H, W), values in [0, 1].
 
-    Steps: EXIF orientation, alpha flattened onto white, grey or RGB, inverted when the data
+    Steps: EXIF orientation, alpha flattened onto the background that keeps the visible pixels
+    visible (black under light content, else white), grey or RGB, inverted when the data
     set has a dark background and the image a light one, then by ``style``:
     ``digit`` crops and centres by mass in a 20/28 box (MNIST's convention), ``centered``
     crops with a margin, ``plain`` only resizes.
@@ -162,8 +183,9 @@ def preprocess(
     except Exception:  # broken EXIF must not lose the image
         pass
     steps.append(("orientation fixed", img))
-    img = _to_mode(img, c)
-    steps.append(("alpha flattened, " + ("grey" if c == 1 else "RGB"), img))
+    img, background = _to_mode(img, c)
+    mode = "grey" if c == 1 else "RGB"
+    steps.append((f"alpha flattened onto {background}, {mode}" if background else mode, img))
     if max(img.size) > WORKING_SIDE:  # a photo: work on a smaller copy (seconds and GBs saved)
         img = img.copy()
         img.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.LANCZOS, reducing_gap=3.0)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from vae_helpers import no_exception
+from vae_helpers import no_exception, open_app
 
 from services.registry import DEFAULT_CHECKPOINT
 
@@ -31,12 +31,7 @@ def image_urls(at: AppTest) -> list[str]:
 
 
 def home(**state) -> AppTest:
-    at = AppTest.from_file(HOME, default_timeout=180)
-    for k, v in state.items():
-        at.session_state[k] = v
-    at.run()
-    no_exception(at)
-    return at
+    return open_app(HOME, **state)
 
 
 def test_home_shows_the_default_model_card_and_samples():
@@ -138,6 +133,34 @@ def test_picking_another_model_changes_the_card():
     assert card["Data set"] == "moons" and card["Kind"] == "AE"
 
 
+def test_an_ae_card_shows_only_what_an_ae_has():
+    """No β, ELBO, IWAE, active units nor prior samples: the reconstruction term, and decoded N(0, I) codes
+    captioned as what they are."""
+    at = home(model_choice="moons-ae")
+    assert not at.error
+    card = metrics(at)
+    assert card["Kind"] == "AE" and float(card["Test log p(x|ẑ) (nats)"]) < 0
+    assert not [k for k in card if any(w in k for w in ("β", "ELBO", "IWAE", "Active units"))], card
+    assert [s.value for s in at.subheader] == ["Model card · moons-ae", "Decodings of N(0, I) codes"]
+    assert any("An AE has no prior" in c.value and "never trained to decode" in c.value for c in at.caption)
+    [chart] = at.get("arrow_line_chart") or at.get("vega_lite_chart")
+    raw = chart.proto.SerializeToString()  # the series' names are in its Arrow data, as UTF-8
+    assert "test −log p(x|ẑ)".encode() in raw and b"ELBO" not in raw
+    assert len(image_urls(at)) == 1
+
+
+@pytest.mark.parametrize("name, caveat", [("moons-vae", True), ("mnist-vae-conv", False)])
+def test_a_grey_bernoulli_model_says_its_likelihood_is_not_a_density(name, caveat):
+    """moons-vae's Bernoulli decoder scores grey images; mnist-vae-conv's scores binarized ones."""
+    if not (ROOT / "checkpoints" / f"{name}.safetensors").exists():
+        pytest.skip(f"{name} is not committed")
+    at = home(model_choice=name)
+    notes = [c.value for c in at.caption if "Bernoulli likelihood on grey" in c.value]
+    assert len(notes) == (1 if caveat else 0), notes
+    if caveat:
+        assert "bounds no probability" in notes[0]
+
+
 def test_a_stale_choice_falls_back_to_the_default():
     at = home(model_choice="deleted-run (trained here)")
     assert not at.error
@@ -145,6 +168,8 @@ def test_a_stale_choice_falls_back_to_the_default():
     assert metrics(at)["Data set"] == "moons"
 
 
+# Pages that need no checkpoint (and have no model picker).
+NO_MODEL = {"pages/1_Train.py", "pages/7_Mixtures.py"}
 # What each page must show on the default model with nothing chosen yet.
 SHOWS = {
     "app.py": {"images"},  # samples from the prior
@@ -152,6 +177,8 @@ SHOWS = {
     "pages/3_Interpolate.py": {"images", "chart"},  # the rows and the distance chart
     "pages/4_Latent_map.py": {"chart"},  # the map
     "pages/5_Reconstruct.py": {"prompt"},  # nothing to score yet: it says how to start
+    "pages/6_Compare.py": {"images", "chart"},  # the β sweep side by side and the rate–distortion plot
+    "pages/7_Mixtures.py": {"chart"},  # a finite and an infinite mixture of Gaussians, no checkpoint needed
 }
 
 
@@ -163,9 +190,10 @@ def test_every_page_opened_directly_works_with_an_empty_session(page):
     no_exception(at)
     assert not at.error, [e.value for e in at.error]
     assert len(at.title) == 1
-    if page != "pages/1_Train.py":  # every model page picks the default checkpoint
+    if page not in NO_MODEL:  # every model page picks the default checkpoint
         assert at.session_state["model_choice"] == DEFAULT_CHECKPOINT
         assert at.selectbox(key="model_picker").value == DEFAULT_CHECKPOINT
+    if page != "pages/1_Train.py":
         shown = {
             "images": bool(image_urls(at)),
             "chart": bool(at.get("plotly_chart")) or "map_live" in {e.key for e in at.get("bidi_component")},
@@ -181,7 +209,9 @@ def test_every_page_without_any_checkpoint_says_so(page, tmp_path, monkeypatch):
     at = AppTest.from_file(str(ROOT / page), default_timeout=180)
     at.run()
     no_exception(at)
-    if page != "pages/1_Train.py":
+    if page in NO_MODEL:
+        assert not at.error, [e.value for e in at.error]
+    else:
         assert [e.value for e in at.error] == [
             "No checkpoint found in checkpoints/. Train one on the Train page or upload one."
         ]

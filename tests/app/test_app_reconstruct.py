@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 from vae_helpers import moon_png, page_on_model
 
@@ -20,6 +22,13 @@ def texts(at: AppTest) -> str:
     parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
     parts += [f"{m.label} {m.value}" for m in at.metric]
     return "\n".join(parts)
+
+
+def blank_png() -> bytes:
+    """A blank white page: a very likely image for any of the models, and not one of their data."""
+    buf = io.BytesIO()
+    Image.new("L", (64, 64), 255).save(buf, format="PNG")
+    return buf.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -47,15 +56,38 @@ def test_upload_good_and_bad(app):
     assert len(errors) == 1 and errors[0].startswith("bad.png:")
     labels = [m.label for m in app.metric]
     assert "ELBO (nats)" in labels and "KL (nats)" in labels and any(lbl.startswith("IWAE k=") for lbl in labels)
-    assert "Percentile among test images" in labels
+    assert "S(x) percentile among test images" in labels
     elbo = next(m.value for m in app.metric if m.label == "ELBO (nats)")
     assert float(elbo) < 0
     table = app.dataframe[0].value
     assert list(table["file"]) == ["moon.png", "bad.png"]
     assert table["status"].tolist()[0] == "ok" and table["status"].tolist()[1].startswith("bad.png:")
-    assert set(table.columns) >= {"ELBO", "KL", "IWAE", "percentile", "status"}
+    assert set(table.columns) >= {"ELBO", "KL", "IWAE", "S", "percentile", "verdict", "status"}
     # 4 preprocessing steps, then the model input, its reconstruction, the error map and its colour bar
     assert len(app.get("image")) >= 8
+
+
+def test_a_blank_page_is_out_of_distribution_and_a_test_image_typical(app):
+    """The verdict is the input-complexity test: a blank page's high likelihood does not make it typical."""
+    app.file_uploader(key="rc_upload").set_value([("blank.png", blank_png(), "image/png")]).run()
+    assert not app.exception, [e.value for e in app.exception]
+    warnings = [w.value for w in app.warning]
+    assert len(warnings) == 1 and warnings[0].startswith("Out of distribution"), warnings
+    assert "generic compressor" in warnings[0]
+    app.file_uploader(key="rc_upload").clear()
+    app.selectbox(key="rc_example").set_value(3).run()
+    assert [s.value for s in app.success if s.value.startswith("Typical")], [s.value for s in app.success]
+    app.selectbox(key="rc_example").set_value(None).run()
+
+
+def test_grey_bernoulli_caveat_is_shown_once(app):
+    """moons-vae is a Bernoulli decoder trained on grey images: its scores bound no probability, said once."""
+    app.file_uploader(key="rc_upload").set_value(
+        [("a.png", moon_png(), "image/png"), ("b.png", blank_png(), "image/png")]
+    ).run()
+    notes = [i.value for i in app.info if "Bernoulli likelihood on grey" in i.value]
+    assert len(notes) == 1 and "bounds no probability" in notes[0]
+    app.file_uploader(key="rc_upload").clear()
 
 
 def test_example_picker(app):
@@ -75,7 +107,8 @@ def test_autoencoder_shows_reconstruction_only():
     labels = [m.label for m in at.metric]
     assert "log p(x|ẑ) (nats)" in labels and "ELBO (nats)" not in labels
     assert "no ELBO" in texts(at)
-    assert "Percentile among test images" in labels
+    assert "S(x) percentile among test images" in labels
+    assert "−log₂ p(x|ẑ)" in texts(at)  # its typicality uses the reconstruction's bits, named as such
 
 
 def test_without_a_test_set_uploads_still_work(tmp_path, monkeypatch, tiny_model):
@@ -86,10 +119,10 @@ def test_without_a_test_set_uploads_still_work(tmp_path, monkeypatch, tiny_model
     at = AppTest.from_file(PAGE, default_timeout=180)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    assert any("without a percentile" in i.value for i in at.info)
+    assert any("without the typicality test" in i.value for i in at.info)
     at.file_uploader(key="rc_upload").upload("moon.png", moon_png(), "image/png").run()
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error
     assert "ELBO (nats)" in [m.label for m in at.metric]
-    assert "Percentile among test images" not in [m.label for m in at.metric]
-    assert "No percentile" in texts(at)
+    assert "S(x) percentile among test images" not in [m.label for m in at.metric]
+    assert "No typicality verdict" in texts(at)

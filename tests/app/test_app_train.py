@@ -3,6 +3,7 @@ and settings (before any job starts), dismissed runs, and the fields each data s
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
@@ -112,6 +113,34 @@ def test_one_tiny_epoch_gives_a_loadable_checkpoint(trained):
     card = {m.label: m.value for m in at.metric}
     assert card["Data set"] == "moons" and card["Epochs"] == "1"
     assert float(card["Test ELBO (nats)"]) == pytest.approx(ckpt.metrics["elbo"], abs=0.01)
+
+
+def test_an_ae_run_is_named_for_what_it_has(trained):
+    """An AE's curves, previews and result name its reconstruction term, never KL, ELBO, β or a prior; the
+    grey-Bernoulli caveat comes with the result."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.run()
+    fill(at, name)
+    at.radio(key="tr_kind").set_value("ae")
+    at.button(key="tr_start").click().run()
+    no_exception(at)
+    [job] = jobs_named(name)
+    job.wait(180)
+    assert job.state == "done", job.message
+    at.run()
+    no_exception(at)
+    [chart] = [c for c in at.get("plotly_chart") if c.key == f"tr_curves_{job.id}"]
+    names = [t.get("name", "") for t in json.loads(chart.proto.spec)["data"]]
+    assert names == ["loss = −log p(x|ẑ)", "test −log p(x|ẑ)"], names
+    spec = json.dumps(json.loads(chart.proto.spec)["data"], ensure_ascii=False)
+    assert "KL" not in spec and "ELBO" not in spec and "β" not in spec
+    # Other runs of this process may be listed too: this one's result is the one with its number.
+    expected = f"Test log p(x|ẑ) {job.metrics['recon']:.2f} nats/image (reconstruction)."
+    assert any(s.value.startswith(expected) for s in at.success)
+    captions = [i.caption for img in at.get("image") for i in img.proto.imgs]
+    assert any("never trained to decode" in c for c in captions)
+    assert any("Bernoulli likelihood on grey" in c.value for c in at.caption)
 
 
 @pytest.mark.parametrize("bad", ["../x", "/tmp/x", "a/b", "", "x" * 65])

@@ -178,7 +178,9 @@ def test_reconstruct(page, server, tmp_path):
     wait_idle(page, SLOW)
     value = elbo.locator('[data-testid="stMetricValue"]').inner_text()
     assert float(value.replace("−", "-")) < 0
-    expect(m.locator('[data-testid="stMetric"]').filter(has_text="Percentile among test images")).to_be_visible()
+    expect(m.locator('[data-testid="stMetric"]').filter(has_text="S(x) percentile among test images")).to_be_visible()
+    verdict = re.compile(r"Typical for this model|Out of distribution")  # the input-complexity test's words
+    expect(m.locator('[data-testid="stAlert"]').filter(has_text=verdict).first).to_be_visible()
     for img in page.locator(IMAGES).all():
         assert loaded(img) > 0
     assert_clean(page, server)

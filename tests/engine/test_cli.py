@@ -14,9 +14,10 @@ import pytest
 import torch
 from vae_helpers import run_python
 
-from vae.checkpoint import load_checkpoint
+from vae.checkpoint import load_checkpoint, save
 from vae.cli import build_parser, evaluate_main, int_list, train_main
 from vae.config import ModelConfig, TrainConfig
+from vae.models import build_model
 
 PARSER_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "train_parser.json"
 
@@ -180,17 +181,45 @@ def test_resume_from_a_broken_checkpoint_exits_1(tmp_path, capsys):
     assert len(err) == 1 and err[0].startswith("error:") and "pickle" in err[0]
 
 
-def test_missing_mnist_exits_1(tmp_path, capsys, monkeypatch):
+@pytest.fixture
+def no_download(monkeypatch):
+    """torchvision's MNIST download fails at once (tests never download)."""
     import torchvision.datasets
 
     def refuse(self, *a, **k):
         raise RuntimeError("no downloads in tests")
 
     monkeypatch.setattr(torchvision.datasets.MNIST, "download", refuse)
+
+
+def test_missing_mnist_exits_1(tmp_path, capsys, no_download):
     rc = train_main(["--dataset", "mnist", "--data-dir", str(tmp_path), "--out", str(tmp_path / "m.safetensors")])
     assert rc == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and "train-images-idx3-ubyte" in err[0]
+
+
+def test_mnist_is_never_trained_on_the_shipped_test_set(tmp_path, capsys, no_download):
+    """A fresh clone ($VAE_DATA_DIR points nowhere, no --data-dir) has MNIST's test set but no training images."""
+    out = tmp_path / "m.safetensors"
+    assert train_main(["--dataset", "mnist", "--epochs", "1", "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "train-images-idx3-ubyte" in err[0] and "VAE_DATA_DIR" in err[0]
+    assert not out.exists()
+
+
+def test_evaluate_mnist_without_its_files_scores_the_shipped_test_set(tmp_path, capsys):
+    torch.manual_seed(0)
+    cfg = ModelConfig(image_shape=(1, 28, 28), hidden=(8,), latent_dim=2)
+    path = save(
+        tmp_path / "m.safetensors", build_model(cfg), train=TrainConfig(dataset="mnist"), dataset={"name": "mnist"}
+    )
+    assert evaluate_main([str(path), "--iwae-k", "0", "--limit", "16"]) == 0
+    captured = capsys.readouterr()
+    assert "note: MNIST's 10,000 test digits come from the copy shipped in vae/assets/mnist" in captured.err
+    assert "16 test images of mnist (the copy shipped in vae/assets)" in captured.out
+    assert evaluate_main([str(path), "--iwae-k", "0", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 10_000
 
 
 @pytest.mark.parametrize("argv", [["--iwae-k", "-1"], ["--limit", "0"], ["--bogus"]])

@@ -74,6 +74,64 @@ def test_rgba_transparency_is_flattened_onto_white():
     assert y.inverted and y.tensor[0, 0, 0] < 0.05 and y.tensor[0, 4, 4] > 0.95
 
 
+def _white_ring_on_transparency(size: int = 96) -> Image.Image:
+    """A white ring (anti-aliased edges: partly transparent) on a fully transparent canvas."""
+    img = Image.new("RGBA", (size, size), (255, 255, 255, 0))
+    ImageDraw.Draw(img).ellipse([12, 12, size - 12, size - 12], outline=(255, 255, 255, 255), width=8)
+    return img.resize((size // 2, size // 2), Image.LANCZOS)  # soft, partly transparent edges
+
+
+def _ring_mask(a: np.ndarray) -> tuple[float, float, float]:
+    """Mean level of the ring's band, of its centre and of the corners of a (H, W) image."""
+    h, w = a.shape
+    ys, xs = np.indices(a.shape)
+    r = np.hypot(ys - (h - 1) / 2, xs - (w - 1) / 2) / (h / 2)
+    return float(a[(r > 0.6) & (r < 0.9)].mean()), float(a[r < 0.3].mean()), float(a[r > 1.2].mean())
+
+
+@pytest.mark.parametrize("style", ["digit", "plain"])
+def test_white_ring_on_transparency_stays_a_ring(style):
+    """Light content on transparency is flattened onto black: on white the ring would vanish."""
+    out = preprocess(_png(_white_ring_on_transparency()), (1, 28, 28), style=style, dark_background=True)
+    assert not out.inverted  # already light on dark, like the data set's images
+    band, centre, _ = _ring_mask(out.tensor[0].numpy())
+    assert band > 0.2 and centre < 0.05, (band, centre)
+    assert any(label.startswith("alpha flattened onto black") for label, _ in out.steps)
+
+
+def test_white_ring_for_a_light_background_data_set_keeps_its_contrast():
+    """With a light-background data set nothing is inverted, and the ring stays visible on black."""
+    x = preprocess(_white_ring_on_transparency(), (1, 28, 28), style="plain", dark_background=False).tensor
+    band, centre, corners = _ring_mask(x[0].numpy())
+    assert band > 0.3 and centre < 0.05 and corners < 0.05
+
+
+def test_dark_ring_on_transparency_is_flattened_onto_white():
+    ring = _white_ring_on_transparency()
+    r, g, b, a = ring.split()
+    dark = Image.merge("RGBA", (r.point(lambda v: 0), g.point(lambda v: 0), b.point(lambda v: 0), a))
+    out = preprocess(_png(dark), (1, 28, 28), style="plain", dark_background=True)
+    assert out.inverted  # flattened onto white, then inverted like any light-background upload
+    band, centre, _ = _ring_mask(out.tensor[0].numpy())
+    assert band > 0.3 and centre < 0.05
+
+
+@pytest.mark.parametrize(
+    "rgba, expected",
+    [
+        ((255, 255, 255, 0), "white"),  # nothing visible: the usual white
+        ((250, 250, 250, 255), "black"),
+        ((255, 255, 0, 255), "black"),  # yellow is light (grey level 0.89)
+        ((0, 0, 255, 255), "white"),  # blue is dark (0.11)
+        ((20, 20, 20, 30), "white"),
+    ],
+)
+def test_flatten_background_contrasts_with_the_visible_pixels(rgba, expected):
+    from vae.images import flatten_background
+
+    assert flatten_background(Image.new("RGBA", (4, 4), rgba)) == expected
+
+
 def test_palette_transparency_is_flattened():
     img = Image.new("P", (16, 16), 0)
     img.putpalette([0, 0, 0, 255, 0, 0] + [0, 0, 0] * 254)

@@ -1,9 +1,11 @@
-"""services.scoring: percentiles, the test-set reference, scoring uploads and test images (tiny, CPU)."""
+"""services.scoring: percentiles, the typicality test (S(x) = -log2 p(x) - L(x)) on toy and committed models,
+scoring uploads and test images (tiny, CPU)."""
 
 from __future__ import annotations
 
 import io
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,8 +13,13 @@ import torch
 from PIL import Image, ImageDraw
 
 from services.scoring import (
+    TYPICAL_PERCENTILE,
+    Reference,
     Request,
     Result,
+    codelength_bits,
+    complexity_bits,
+    judge,
     percentile_of,
     process_upload,
     reference_scores,
@@ -20,7 +27,7 @@ from services.scoring import (
     score_one,
     score_test_image,
     summary_rows,
-    typicality,
+    typicality_reference,
 )
 from vae.config import ModelConfig
 from vae.models import build_model
@@ -31,6 +38,12 @@ def png(img: Image.Image) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return buf.getvalue()
+
+
+def middle_reference() -> Reference:
+    """Two test images whose S values straddle any image's (percentile 50) and whose codelength limit no
+    image reaches: every image is typical."""
+    return Reference(elbo=np.zeros(2), codelength=np.array([0.0, 1e9]), complexity=np.array([1e9, -1e9]))
 
 
 def moon_png(size: int = 64, bg: int = 0, fg: int = 255) -> bytes:
@@ -68,13 +81,6 @@ def test_percentile_is_monotonic():
     pcts = [percentile_of(s, ref) for s in scores]
     assert all(a <= b for a, b in zip(pcts, pcts[1:]))
     assert 0 <= min(pcts) and max(pcts) <= 100
-
-
-def test_typicality_words():
-    assert "atypical" in typicality(0.2)
-    assert typicality(60) == "typical for this model"
-    assert "higher than almost every" in typicality(99.5)
-    assert typicality(float("nan")) == "unknown"
 
 
 # --------------------------------------------------------------------------- reference scores
@@ -122,7 +128,7 @@ def test_reference_matches_upload_scoring_for_binarized_model(moons):
     torch.manual_seed(0)
     model = build_model(ModelConfig(image_shape=(1, 28, 28), hidden=(16,), latent_dim=2, binarize=True))
     ref = reference_scores(model, moons.test_x[:3], n_samples=4000, seed=0)
-    r = score_one("t0", moons.test_x[0], model, ref, iwae_k=10, n_samples=4000)
+    r = score_one("t0", moons.test_x[0], model, iwae_k=10, n_samples=4000)
     assert r.ok and set(r.x.unique().tolist()) <= {0.0, 1.0}
     assert r.score.elbo == pytest.approx(ref[0], abs=0.5)  # same input; only Monte Carlo noise differs
     assert any("binarized" in n for n in r.notes)
@@ -132,7 +138,7 @@ def test_reference_matches_upload_scoring_for_binarized_model(moons):
 
 
 def test_process_upload_scores_a_moon(tiny_model):
-    ref = np.linspace(-600, -400, 101)
+    ref = middle_reference()
     r = process_upload("moon.png", moon_png(), tiny_model, reference=ref, iwae_k=20, n_samples=2)
     assert r.ok, r.error
     s = r.score
@@ -141,7 +147,8 @@ def test_process_upload_scores_a_moon(tiny_model):
     assert r.x.shape == (1, 28, 28) and r.recon.shape == (1, 28, 28)
     assert 0 <= r.recon.min() and r.recon.max() <= 1
     assert r.error_map.shape == (28, 28)
-    assert r.percentile == percentile_of(s.elbo, ref)
+    assert r.codelength == pytest.approx(-s.elbo / math.log(2)) and r.complexity > 0
+    assert r.s == r.codelength - r.complexity and r.percentile == 50.0 and r.typicality.typical
     labels = [label for label, _ in r.prep.steps]
     assert labels[0] == "original" and labels[-1].startswith("resized to 28x28")
     assert r.prep.steps[0][1].size == (64, 64) and r.prep.steps[-1][1].size == (28, 28)  # full size: ui shrinks
@@ -183,7 +190,7 @@ def test_bad_uploads_give_one_message_naming_the_file(tiny_model, data, words):
 def test_ae_has_no_kl_nor_iwae():
     torch.manual_seed(0)
     ae = build_model(ModelConfig(kind="ae", image_shape=(1, 28, 28), hidden=(16,), latent_dim=2))
-    r = process_upload("m.png", moon_png(), ae, reference=np.array([-1e9, 1e9]))
+    r = process_upload("m.png", moon_png(), ae, reference=middle_reference())
     assert r.ok and r.score.kl == 0 and r.score.iwae is None and r.score.iwae_k == 0
     assert r.score.elbo == r.score.recon and r.percentile == 50.0
 
@@ -243,10 +250,167 @@ def test_score_all_keeps_order_reports_progress_and_never_raises():
 
 
 def test_summary_rows_for_a_vae_and_an_ae(tiny_model):
-    good = process_upload("m.png", moon_png(), tiny_model, reference=np.array([-1e9, 1e9]), iwae_k=2, n_samples=1)
+    good = process_upload("m.png", moon_png(), tiny_model, reference=middle_reference(), iwae_k=2, n_samples=1)
     bad = process_upload("bad.png", b"", tiny_model)
     vae_rows = summary_rows([good, bad], deterministic=False, has_reference=True)
-    assert list(vae_rows[0]) == ["file", "ELBO", "KL", "IWAE", "percentile", "status"]
-    assert vae_rows[0]["percentile"] == 50.0 and vae_rows[1]["status"] == bad.error
+    assert list(vae_rows[0]) == ["file", "ELBO", "KL", "IWAE", "S", "percentile", "verdict", "status"]
+    assert vae_rows[0]["percentile"] == 50.0 and vae_rows[0]["verdict"] == "typical"
+    assert vae_rows[1]["status"] == bad.error and vae_rows[1]["S"] is None
     ae_rows = summary_rows([good], deterministic=True, has_reference=False)
-    assert ae_rows == [{"file": "m.png", "status": "ok", "log p(x|ẑ)": good.score.elbo}]
+    assert ae_rows == [{"file": "m.png", "log p(x|ẑ)": good.score.elbo, "S": good.s, "status": "ok"}]
+    assert list(ae_rows[0]) == ["file", "log p(x|ẑ)", "S", "status"]
+
+
+# --------------------------------------------------------------------------- typicality: S(x) = -log2 p(x) - L(x)
+
+
+def _cfg(**kw) -> ModelConfig:
+    return ModelConfig(image_shape=(1, 28, 28), hidden=(16,), latent_dim=2, **kw)
+
+
+def test_complexity_orders_blank_below_a_shape_below_noise():
+    g = torch.Generator().manual_seed(0)
+    blank = torch.zeros(1, 1, 28, 28)
+    shape = torch.zeros(1, 1, 28, 28)
+    shape[..., 8:20, 8:20] = 1.0
+    noise = torch.bernoulli(torch.full((1, 1, 28, 28), 0.5), generator=g)
+    for cfg in (_cfg(), _cfg(likelihood="gaussian")):
+        bits = complexity_bits(torch.cat([blank, shape, noise]), cfg)
+        assert bits.shape == (3,) and bits[0] < bits[1] < bits[2], (cfg.likelihood, bits)
+    # A Bernoulli decoder scores bits: random bits cost about one bit a pixel, an 8-bit code 8 times more.
+    assert 700 < complexity_bits(noise, _cfg())[0] < 1000
+    assert complexity_bits(noise, _cfg(likelihood="gaussian"))[0] > 700
+
+
+def test_complexity_of_grey_images_averages_fixed_binarizations():
+    x = torch.rand(2, 1, 28, 28, generator=torch.Generator().manual_seed(1)) * 0.2  # sparse draws: compressible
+    a, b = complexity_bits(x, _cfg()), complexity_bits(x, _cfg())
+    np.testing.assert_array_equal(a, b)  # fixed seed: deterministic
+    assert not np.array_equal(a, complexity_bits(x, _cfg(), seed=5))
+    binary = (x > 0.5).float()
+    # A binary image is coded as it is: no draws, the same bits whatever the seed.
+    np.testing.assert_array_equal(complexity_bits(binary, _cfg()), complexity_bits(binary, _cfg(), seed=5))
+
+
+def test_codelength_in_bits_and_the_gaussian_cells():
+    np.testing.assert_allclose(codelength_bits(np.array([-math.log(2), 0.0]), _cfg()), [1.0, 0.0])
+    d = 28 * 28
+    np.testing.assert_allclose(codelength_bits(0.0, _cfg(likelihood="gaussian")), d * math.log2(255))
+
+
+def _toy_reference(n: int = 200) -> Reference:
+    rng = np.random.default_rng(0)
+    codelength = rng.normal(200, 20, n)  # bits
+    return Reference(elbo=-codelength * math.log(2), codelength=codelength, complexity=rng.normal(500, 20, n))
+
+
+@pytest.mark.parametrize(
+    "codelength, complexity, label",
+    [
+        (200.0, 500.0, "typical"),
+        (150.0, 160.0, "out of distribution (S too high)"),  # simple: the compressor is as good as the model
+        (900.0, 1300.0, "out of distribution (unlikely)"),  # costly for both: noise
+        (900.0, 500.0, "out of distribution (S too high, unlikely)"),
+    ],
+)
+def test_judge_flags_either_tail(codelength, complexity, label):
+    ref = _toy_reference()
+    cfg = _cfg()
+    t = judge(-codelength * math.log(2), complexity, ref, cfg)
+    assert t.codelength == pytest.approx(codelength) and t.s == pytest.approx(codelength - complexity)
+    assert t.label == label and t.typical == (label == "typical")
+    assert t.s_limit == pytest.approx(np.percentile(ref.s, TYPICAL_PERCENTILE)) and t.n == 200
+    assert t.verdict().startswith("Typical" if t.typical else "Out of distribution")
+    assert bool(ref.typical(np.array([codelength]), np.array([complexity]))[0]) == t.typical
+
+
+def test_the_verdict_says_why():
+    ref = _toy_reference()
+    simple = judge(-150 * math.log(2), 160.0, ref, _cfg())
+    assert "saves fewer bits over a generic compressor" in simple.verdict()
+    unlikely = judge(-900 * math.log(2), 1300.0, ref, _cfg())
+    assert "the model needs 900 bits" in unlikely.verdict()
+    assert "its reconstruction costs 900 bits" in unlikely.verdict(deterministic=True)
+
+
+def test_reference_and_upload_are_scored_alike(tiny_model, moons):
+    ref = typicality_reference(tiny_model, moons.test_x, limit=20, n_samples=2)
+    assert len(ref) == 20 and ref.s.shape == (20,)
+    np.testing.assert_allclose(ref.codelength, codelength_bits(ref.elbo, tiny_model.config))
+    np.testing.assert_allclose(ref.complexity, complexity_bits(moons.test_x[:20], tiny_model.config))
+    r = score_one("t0", moons.test_x[0], tiny_model, ref, iwae_k=0, n_samples=2)
+    assert r.typicality is not None and r.complexity == pytest.approx(ref.complexity[0])
+
+
+# --------------------------------------------------------------------------- typicality on committed models
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _ring_on_transparency(size: int = 96, stroke: int = 10) -> bytes:
+    img = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    m = size // 8
+    ImageDraw.Draw(img).ellipse((m, m, size - m, size - m), outline=(255, 255, 255, 255), width=stroke)
+    return png(img)
+
+
+def _not_data() -> dict[str, bytes]:
+    rng = np.random.default_rng(0)
+    return {
+        "blank black": png(Image.new("L", (64, 64), 0)),
+        "blank white": png(Image.new("L", (64, 64), 255)),
+        "constant grey": png(Image.new("L", (64, 64), 128)),
+        "uniform noise": png(Image.fromarray(rng.integers(0, 256, (64, 64), np.uint8))),
+        "colour noise": png(Image.fromarray(rng.integers(0, 256, (64, 64, 3), np.uint8), "RGB")),
+    }
+
+
+@pytest.fixture(scope="module", params=["moons-vae", "moons-ae", "digits-vae"])
+def committed(request):
+    """A committed model, its reference (the first half of its test set) and the held-out other half."""
+    from vae.checkpoint import load_checkpoint
+    from vae.data import load_dataset
+
+    path = ROOT / "checkpoints" / f"{request.param}.safetensors"
+    if not path.exists():
+        pytest.skip(f"{path.name} is not committed")
+    torch.manual_seed(0)
+    ckpt = load_checkpoint(path)
+    x = load_dataset(ckpt.dataset["name"], need_train=False).test_x
+    half = len(x) // 2
+    return request.param, ckpt, typicality_reference(ckpt.model, x[:half]), x[half:]
+
+
+def test_held_out_test_images_are_typical(committed):
+    name, ckpt, ref, held = committed
+    elbo = reference_scores(ckpt.model, held, limit=len(held), seed=1)
+    cfg = ckpt.model.config
+    typical = ref.typical(codelength_bits(elbo, cfg), complexity_bits(model_input(held, cfg), cfg))
+    assert typical.mean() >= 0.95, (name, typical.mean())
+
+
+def test_uploads_that_are_not_data_are_out_of_distribution(committed):
+    name, ckpt, ref, _ = committed
+    files = _not_data()
+    if name == "digits-vae":  # after the digit style's cropping a ring is a thin zero: still not a digit here
+        files["transparent ring"] = _ring_on_transparency()
+    style, dark = ckpt.dataset.get("style", "plain"), ckpt.dataset.get("dark_background", True)
+    for kind, data in files.items():
+        r = process_upload(kind, data, ckpt.model, style=style, dark_background=dark, reference=ref, iwae_k=0)
+        assert r.ok and not r.typicality.typical, (name, kind, r.typicality)
+
+
+def test_a_blank_page_is_likely_yet_atypical():
+    """The failure S corrects (Nalisnick et al. 2019): a blank page gets a higher likelihood than almost every
+    test moon, and is called out of distribution because the compressor codes it as cheaply."""
+    from vae.checkpoint import load_checkpoint
+    from vae.data import load_dataset
+
+    path = ROOT / "checkpoints" / "moons-vae.safetensors"
+    if not path.exists():
+        pytest.skip("moons-vae is not committed")
+    ckpt = load_checkpoint(path)
+    ref = typicality_reference(ckpt.model, load_dataset("moons", need_train=False).test_x, limit=300)
+    r = process_upload("blank.png", _not_data()["blank black"], ckpt.model, reference=ref, iwae_k=0)
+    t = r.typicality
+    assert t.codelength_percentile < 5 and t.too_simple and not t.unlikely

@@ -75,3 +75,12 @@ def test_score_histogram_marks_each_image():
     assert [s.x0 for s in fig.layout.shapes] == [-95.0, -120.0]
     assert [a.text for a in fig.layout.annotations] == ["a.png", "a-very-long-file-name-in"]  # 24 characters
     assert "300 test images' ELBO" in fig.layout.title.text
+
+
+def test_score_histogram_draws_the_verdicts_limit():
+    ref = np.random.default_rng(0).normal(-300, 40, 200)
+    fig = figures.score_histogram(ref, [("blank.png", 60.0)], "S(x)", x_title="S(x), bits", limit=("99th pct", -200.0))
+    assert [s.x0 for s in fig.layout.shapes] == [60.0, -200.0]
+    assert fig.layout.shapes[1].line.dash == "dash"
+    assert [a.text for a in fig.layout.annotations] == ["blank.png", "99th pct"]
+    assert fig.layout.xaxis.title.text == "S(x), bits"
