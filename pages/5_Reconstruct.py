@@ -4,6 +4,7 @@ preprocesses, reconstructs and scores them, and how typical they are for it."""
 import streamlit as st
 
 from services.scoring import IWAE_K, Request
+from ui import bound as ui_bound
 from ui import reconstruct as ui_rc
 from ui.common import cache_key, explain, page_header, upload_images
 from ui.texts import RECONSTRUCT, likelihood_note
@@ -41,6 +42,7 @@ with c1:
             key="rc_iwae_k",
             help="More samples give a tighter estimate of log p(x), and take longer.",
         )
+        mc_l = ui_bound.mc_l_input(cfg.arch)
 with c2:
     st.caption(
         f"Model input {cfg.image_shape[1]}×{cfg.image_shape[2]}, {'grey' if cfg.image_shape[0] == 1 else 'RGB'}; "
@@ -87,9 +89,11 @@ if has_ref and good:
 
 if good:
     st.subheader("Reconstructions")
-for r in good:
+for i, r in enumerate(good):
     label = r.name + ("" if is_ae else f" · ELBO {ui_rc.fmt(r.score.elbo)} nats")
     with st.expander(label, expanded=len(good) <= 3):
         ui_rc.show_result(r, is_ae, has_ref)
+        if not is_ae:  # an AE has no q(z|x): nothing to take apart
+            ui_bound.show(r, model, key, mc_l, i)
 
 explain(RECONSTRUCT)

@@ -97,7 +97,29 @@ def test_example_picker(app):
     assert not app.error
     assert "ELBO (nats)" in [m.label for m in app.metric]
     assert "test image #3" in "\n".join(e.label for e in app.expander)
-    assert len(app.dataframe) == 0  # one image: no summary table
+    assert not [d for d in app.dataframe if "file" in d.value.columns]  # one image: no summary table
+
+
+def test_vae_elbo_taken_apart_and_posterior_shown(app):
+    """A VAE on a test image: the ELBO's terms, the gap, both Monte Carlo estimates, q(z|x) and its samples."""
+    app.file_uploader(key="rc_upload").clear()
+    app.selectbox(key="rc_example").set_value(3).run()
+    assert app.select_slider(key="rc_mc_l").options == ["1", "10", "100", "1000"]
+    app.select_slider(key="rc_mc_l").set_value(10).run()
+    assert not app.exception, [e.value for e in app.exception]
+    labels = [m.label for m in app.metric]
+    assert {"E_q[log p(x|z)] (nats)", "KL(q(z|x) ‖ p(z)) (nats)", "IWAE − ELBO (nats)"} <= set(labels)
+    assert "KL(q(z|x) ‖ p(z|x))" in texts(app)
+    table = next(d.value for d in app.dataframe if "estimate" in d.value.columns)
+    assert len(table) == 2 and (table["std"] > 0).all()
+    elbo = float(next(m.value for m in app.metric if m.label == "ELBO (nats)").replace(",", ""))
+    assert (abs(table["mean"] - elbo) < 5).all()  # both estimate the same ELBO
+    charts = [c for c in app.get("plotly_chart") if "rc_posterior_0" in (c.proto.id or "")]
+    assert len(charts) == 1
+    images = " ".join(str(img.proto) for img in app.get("image"))
+    assert "decoded \\316\\274" in images or "decoded μ" in images
+    assert "z ~ q #8" in images  # the row of 8 decoded samples z ~ q(z|x)
+    app.selectbox(key="rc_example").set_value(None).run()
 
 
 def test_autoencoder_shows_reconstruction_only():
@@ -109,6 +131,10 @@ def test_autoencoder_shows_reconstruction_only():
     assert "no ELBO" in texts(at)
     assert "S(x) percentile among test images" in labels
     assert "−log₂ p(x|ẑ)" in texts(at)  # its typicality uses the reconstruction's bits, named as such
+    # no q(z|x): no Monte Carlo estimates, no gap, no posterior chart
+    assert not [w for w in at.select_slider if w.key == "rc_mc_l"]
+    assert "IWAE − ELBO (nats)" not in labels and "E_q[log p(x|z)] (nats)" not in labels
+    assert not [c for c in at.get("plotly_chart") if "rc_posterior" in (c.proto.id or "")]
 
 
 def test_without_a_test_set_uploads_still_work(tmp_path, monkeypatch, tiny_model):

@@ -414,3 +414,78 @@ def test_a_blank_page_is_likely_yet_atypical():
     r = process_upload("blank.png", _not_data()["blank black"], ckpt.model, reference=ref, iwae_k=0)
     t = r.typicality
     assert t.codelength_percentile < 5 and t.too_simple and not t.unlikely
+
+
+# --------------------------------------------------------------------------- the ELBO taken apart (services.bound)
+
+
+def _tiny_input(model) -> torch.Tensor:
+    g = torch.Generator().manual_seed(5)
+    return model_input(torch.rand(1, *model.config.image_shape, generator=g), model.config)[0]
+
+
+def test_both_mc_estimates_match_the_elbo(tiny_model):
+    from services.bound import mc_spread, standard_error
+    from vae.objectives import elbo_terms
+
+    x = _tiny_input(tiny_model)
+    sp = mc_spread(tiny_model, x, L=100, repeats=20, seed=0)
+    assert sp.repeats == 20
+    with torch.no_grad():
+        ref = float(elbo_terms(tiny_model, x.unsqueeze(0), 20_000, torch.Generator().manual_seed(9)).elbo[0])
+    assert abs(sp.mc.mean() - ref) < 4 * standard_error(sp.mc) + 0.05
+    assert abs(sp.closed.mean() - ref) < 4 * standard_error(sp.closed) + 0.05
+
+
+def test_closed_form_kl_removes_the_kl_noise(tiny_model):
+    """With a decoder that ignores z, log p(x|z) is constant: the closed-form estimate has no spread left,
+    while the MC estimate still carries the noise of log p(z) - log q(z|x)."""
+    import copy
+
+    from services.bound import mc_spread
+
+    model = copy.deepcopy(tiny_model)
+    with torch.no_grad():
+        for p in model.decoder.parameters():
+            p.zero_()
+    sp = mc_spread(model, _tiny_input(model), L=10, repeats=20, seed=0)
+    assert sp.closed.std() < 1e-9 < sp.mc.std()
+    assert abs(sp.mc.mean() - sp.closed.mean()) < 4 * sp.mc.std(ddof=1) / math.sqrt(20)
+
+
+def test_mc_spread_shrinks_like_one_over_root_l(tiny_model):
+    from services.bound import mc_spread
+
+    x = _tiny_input(tiny_model)
+    s1 = mc_spread(tiny_model, x, L=1, repeats=200, seed=1).mc.std(ddof=1)
+    s100 = mc_spread(tiny_model, x, L=100, repeats=200, seed=2).mc.std(ddof=1)
+    assert 5 < s1 / s100 < 20  # sqrt(100) = 10
+
+
+def test_iwae_minus_elbo_gap_is_nonnegative_in_expectation(tiny_model):
+    from services.bound import bound_parts
+
+    x = _tiny_input(tiny_model)
+    gaps = [bound_parts(tiny_model, x, L=100, iwae_k=50, repeats=5, seed=s, iwae_seed=100 + s).gap for s in range(8)]
+    assert np.mean(gaps) >= 0
+
+
+def test_posterior_view_sorted_by_kl_and_seeded(tiny_model):
+    from services.bound import posterior_view
+
+    x = _tiny_input(tiny_model)
+    a, b = posterior_view(tiny_model, x, n=8, seed=3), posterior_view(tiny_model, x, n=8, seed=3)
+    assert np.all(np.diff(a.kl) <= 0) and sorted(a.order.tolist()) == list(range(tiny_model.latent_dim))
+    assert np.all(a.sigma > 0) and a.samples.shape == (8, *tiny_model.config.image_shape)
+    assert torch.equal(a.samples, b.samples)
+    assert a.mean_image.shape == tuple(tiny_model.config.image_shape)
+
+
+def test_bound_refuses_an_autoencoder(tiny_cfg):
+    from dataclasses import replace
+
+    from services.bound import mc_spread
+
+    ae = build_model(replace(tiny_cfg, kind="ae"))
+    with pytest.raises(ValueError):
+        mc_spread(ae, torch.zeros(*tiny_cfg.image_shape), L=1)
