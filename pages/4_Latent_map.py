@@ -92,8 +92,9 @@ with left:
         + (f" · {len(ups.names)} upload(s) as ★" if len(ups.names) else "")
         + (f" · {note}" if note else "")
     )
+    ells = ui_map.ellipses(model_key, model, data, lmap)
     if decoder.available:  # hover decodes in the browser; a click picks a point
-        ui_map.live_map(decoder, model_key, lmap, labels, data, ups, up_xy, AXIS_TITLES[lmap.method], square)
+        ui_map.live_map(decoder, model_key, lmap, labels, data, ups, up_xy, AXIS_TITLES[lmap.method], square, ells)
     else:
         fallback_note(decoder)
         fig = map_figure(
@@ -104,6 +105,7 @@ with left:
             upload_names=ups.names,
             axis_titles=AXIS_TITLES[lmap.method],
             square=square,
+            ellipses=ells,
         )
         st.plotly_chart(
             fig,

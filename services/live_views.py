@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from services.explore import png_bytes
-from services.maps import LatentMap, inverse_projection
+from services.maps import LatentMap, ellipse_axes, inverse_projection, projected_covariances
 from vae.images import tile, to_pil
 
 XY_DECIMALS = 4  # map positions: far below a pixel of the canvas, and a third of the JSON
@@ -76,10 +76,12 @@ def map_payload(
     upload_names: Sequence[str] = (),
     axis_titles: tuple[str, str] = ("", ""),
     square: tuple[float, float] | None = None,
+    ellipses: Mapping | None = None,
 ) -> dict:
     """The hover map's data: the points ``lmap.xy`` (N, 2) with their labels (N,), the uploads
     (M, 2) as stars, the images of both as one :func:`sprite_sheet` (points first), and
-    ``inverse`` = {mean (D,), basis (2, D)} with z = mean + basisᵀ · (x, y), or None (t-SNE)."""
+    ``inverse`` = {mean (D,), basis (2, D)} with z = mean + basisᵀ · (x, y), or None (t-SNE), and
+    ``ellipses`` (see :func:`ellipse_payload`) or None."""
     xy = np.round(np.asarray(lmap.xy, dtype=np.float64), XY_DECIMALS)
     up = np.round(np.asarray(upload_xy if upload_xy is not None else np.zeros((0, 2)), dtype=np.float64), XY_DECIMALS)
     inverse = inverse_projection(lmap)
@@ -95,4 +97,28 @@ def map_payload(
         "axes": list(axis_titles),
         "square": list(square) if square is not None else None,
         "sprite": dict(sprite),
+        "ellipses": None if ellipses is None else dict(ellipses),
+    }
+
+
+def _axes_list(axes: np.ndarray) -> list[list[float]]:
+    return np.round(np.asarray(axes, dtype=np.float64).reshape(-1, 3), XY_DECIMALS).tolist()
+
+
+def ellipse_payload(lmap: LatentMap, std: np.ndarray | None, pick: int | None, clouds: bool) -> dict | None:
+    """The posterior ellipses the map draws: ``pick`` (the selected point's index, or None) with its
+    ``axes`` [a, b, θ] (the ±1σ ellipse; the view draws ×1 and ×2), and ``all`` (N rows [a, b, θ]) when
+    ``clouds``, else None. None when there is nothing to draw (an AE: no σ; t-SNE: no projection)."""
+    if std is None:
+        return None
+    n = len(lmap.xy)
+    cov = projected_covariances(std[:n], lmap)
+    if cov is None:
+        return None
+    axes = ellipse_axes(cov)
+    ok = pick is not None and 0 <= pick < n
+    return {
+        "pick": int(pick) if ok else None,
+        "axes": _axes_list(axes[pick])[0] if ok else None,
+        "all": _axes_list(axes) if clouds else None,
     }

@@ -262,6 +262,61 @@ def unproject(lmap: LatentMap, xy: np.ndarray) -> np.ndarray:
     return (mean + np.asarray(xy, dtype=np.float64).reshape(-1, 2) @ basis).astype(np.float32)
 
 
+def projected_covariances(std: np.ndarray | Tensor, lmap: LatentMap) -> np.ndarray | None:
+    """The posterior q(z|x) = N(μ, diag(σ²)) of each code seen in the map's plane: (N, 2, 2) covariances
+    of the projected Gaussians, from σ (N, D); None for t-SNE, which has no linear projection.
+
+    Raw codes: diag(σ₁², σ₂²) (a 1-D code gets 0 in the second coordinate). PCA: Wᵀ diag(σ²) W with
+    W (D, 2) the two components, the covariance of the projection of z ~ q(z|x).
+    """
+    s = _as_array(std).astype(np.float64)
+    if lmap.method == "raw":
+        s2 = _raw(s) ** 2
+        cov = np.zeros((len(s), 2, 2))
+        cov[:, 0, 0], cov[:, 1, 1] = s2[:, 0], s2[:, 1]
+        return cov
+    if lmap.method == "pca":
+        assert lmap.pca is not None
+        w = lmap.pca.components[:2].T  # (D, 2)
+        return np.einsum("dk,nd,dl->nkl", w, s**2, w)
+    return None
+
+
+def ellipse_axes(cov: np.ndarray) -> np.ndarray:
+    """The ±1σ ellipses of 2×2 covariances (N, 2, 2) as (N, 3) rows (a, b, θ): semi-axes a ≥ b
+    (the square roots of the eigenvalues) and the angle θ (radians, in (-π/2, π/2]) of the a axis
+    from the x axis. The ±kσ ellipse has semi-axes k·a, k·b."""
+    cov = np.asarray(cov, dtype=np.float64).reshape(-1, 2, 2)
+    vals, vecs = np.linalg.eigh(cov)  # ascending eigenvalues
+    a = np.sqrt(np.clip(vals[:, 1], 0.0, None))
+    b = np.sqrt(np.clip(vals[:, 0], 0.0, None))
+    theta = np.arctan2(vecs[:, 1, 1], vecs[:, 0, 1])
+    theta = np.where(theta > np.pi / 2, theta - np.pi, np.where(theta <= -np.pi / 2, theta + np.pi, theta))
+    return np.stack([a, b, theta], axis=1)
+
+
+def ellipse_outline(centre: np.ndarray, axes: np.ndarray, k: float = 1.0, n: int = 49) -> np.ndarray:
+    """The ±kσ ellipse (a, b, θ) around ``centre`` (2,) as n points (n, 2), closed (first = last)."""
+    a, b, theta = (float(v) for v in axes)
+    t = np.linspace(0.0, 2 * np.pi, n)
+    c, s = np.cos(theta), np.sin(theta)
+    u, v = k * a * np.cos(t), k * b * np.sin(t)
+    return np.stack([centre[0] + c * u - s * v, centre[1] + s * u + c * v], axis=1)
+
+
+@torch.no_grad()
+def encode_std(model: Any, x: Tensor, batch_size: int = 1000) -> np.ndarray | None:
+    """σ (N, D) of q(z|x) for images x, or None for a deterministic model (an AE has no σ)."""
+    model.eval()
+    out = []
+    for i in range(0, len(x), batch_size):
+        q = model.encode(x[i : i + batch_size].to(model.device))
+        if q.deterministic:
+            return None
+        out.append(q.std.cpu())
+    return torch.cat(out).numpy() if out else np.zeros((0, model.latent_dim), dtype=np.float32)
+
+
 def neighbours(reference: np.ndarray | Tensor, queries: np.ndarray | Tensor, k: int) -> np.ndarray:
     """Indices (M, k) of the k nearest reference rows (Euclidean) of each query, nearest first."""
     return nearest(torch.from_numpy(_as_array(reference)), torch.from_numpy(_as_array(queries)), k)[1].numpy()

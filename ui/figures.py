@@ -13,6 +13,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly import colors
 
+from services.maps import ellipse_outline
+
 AXIS_TITLES = {"raw": ("z₁", "z₂"), "pca": ("PC 1", "PC 2"), "tsne": ("t-SNE 1", "t-SNE 2")}
 MARGIN = {"l": 10, "r": 10, "t": 30, "b": 10}
 
@@ -26,6 +28,48 @@ def palette(n: int) -> list[str]:
     return colors.sample_colorscale("Turbo", [i / max(1, n - 1) for i in range(n)])
 
 
+def _ellipse_traces(fig: go.Figure, xy: np.ndarray, ellipses: dict | None) -> None:
+    """The posterior ellipses as SVG lines (drawn under the WebGL points); breaks (None) between ellipses."""
+    if not ellipses:
+        return
+
+    def lines(rows: list[tuple[int, list[float], float]]) -> tuple[list, list]:
+        xs: list = []
+        ys: list = []
+        for i, axes, k in rows:
+            pts = ellipse_outline(xy[i], np.asarray(axes), k, n=33)
+            xs += [*pts[:, 0].tolist(), None]
+            ys += [*pts[:, 1].tolist(), None]
+        return xs, ys
+
+    if ellipses.get("all"):
+        xs, ys = lines([(i, a, 1.0) for i, a in enumerate(ellipses["all"][: len(xy)])])
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="lines",
+                name="±1σ of every point",
+                hoverinfo="skip",
+                line={"width": 0.6, "color": "rgba(128, 128, 128, 0.35)"},
+            )
+        )
+    if ellipses.get("pick") is not None:
+        i, a = ellipses["pick"], ellipses["axes"]
+        for k, dash in ((1.0, "solid"), (2.0, "dash")):
+            xs, ys = lines([(i, a, k)])
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=ys,
+                    mode="lines",
+                    name=f"±{k:g}σ of #{i}",
+                    hoverinfo="skip",
+                    line={"width": 2, "color": "#ff4b4b", "dash": dash},
+                )
+            )
+
+
 def map_figure(
     xy: np.ndarray,
     labels: Sequence[int] | np.ndarray,
@@ -36,16 +80,19 @@ def map_figure(
     axis_titles: tuple[str, str] = ("", ""),
     square: tuple[float, float] | None = None,
     height: int = 620,
+    ellipses: dict | None = None,
 ) -> go.Figure:
     """The latent map: points xy (N, 2), one WebGL trace per label (customdata = image index), uploads
     upload_xy (M, 2) as stars (customdata = -1 - upload number), optionally a dashed square [lo, hi]^2
-    (the manifold grid's extent)."""
+    (the manifold grid's extent), and the posterior ellipses of services.live_views.ellipse_payload as
+    lines under the points (the picked point's ±1σ and ±2σ; faint ±1σ ones of every point)."""
     xy = np.asarray(xy, dtype=np.float32)
     labels = np.asarray(labels, dtype=np.int64)
     indices = np.arange(len(xy)) if indices is None else np.asarray(indices, dtype=np.int64)
     names = list(label_names) or ["?"]
     colours = palette(len(names))
     fig = go.Figure()
+    _ellipse_traces(fig, xy, ellipses)
     for j, name in enumerate(names):
         sel = np.flatnonzero(labels == j)
         if len(sel) == 0:

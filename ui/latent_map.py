@@ -12,7 +12,7 @@ import torch
 from services import maps
 from services.explore import decode_batches
 from services.live import LiveDecoder
-from services.live_views import map_payload, sprite_sheet
+from services.live_views import ellipse_payload, map_payload, sprite_sheet
 from ui.common import show
 from ui.figures import palette, selected_index
 from ui.live import component
@@ -95,6 +95,31 @@ def _sprite(key: str, _images: torch.Tensor) -> dict:
     return sprite_sheet(_images)
 
 
+@st.cache_resource(show_spinner="Encoding σ of the test set…", max_entries=16)
+def _stds(key: str, _model, _x: torch.Tensor) -> np.ndarray | None:
+    """σ (N, D) of q(z|x) for the test images, once per checkpoint (None for an AE)."""
+    return maps.encode_std(_model, _x)
+
+
+def ellipses(model_key: str, model, data: Dataset, lmap: maps.LatentMap) -> dict | None:
+    """The posterior ellipses to draw (services.live_views.ellipse_payload) for the picked point
+    (``map_pick``) and, with the checkbox ``map_clouds``, for every shown point; or a caption saying why none."""
+    if model.deterministic:
+        st.caption("An AE's code is a point, not a distribution: it has no σ, so there are no posterior ellipses.")
+        return None
+    if lmap.method == "tsne":
+        st.caption("t-SNE is no linear projection, so q(z|x) has no ellipse on it: pick raw or PCA to see them.")
+        return None
+    clouds = st.checkbox(
+        "Every point's ±1σ ellipse (the noise clouds)",
+        key="map_clouds",
+        help="q(z|x) of each shown image: where the overlapping clouds cover the plane, codes decode to something.",
+    )
+    std = _stds(f"{model_key}:test", model, data.test_x[: maps.MAX_POINTS])
+    pick = st.session_state.get("map_pick")
+    return ellipse_payload(lmap, std, None if pick is None else int(pick), clouds)
+
+
 def live_map(
     decoder: LiveDecoder,
     key: str,
@@ -105,6 +130,7 @@ def live_map(
     up_xy: np.ndarray | None,
     axis_titles: tuple[str, str],
     square: tuple[float, float] | None,
+    ells: dict | None = None,
 ) -> None:
     """The map as a live view (ui/components/latent_map.js): points xy (N, 2) with labels (N,), uploads
     at up_xy (M, 2); hovering decodes in the browser, a click picks a test image (``map_pick``).
@@ -122,6 +148,7 @@ def live_map(
         upload_names=ups.names,
         axis_titles=axis_titles,
         square=square,
+        ellipses=ells,
     )
     component("latent_map")(key="map_live", data={"decoder": decoder.data(), **payload}, on_pick_change=on_live_pick)
 

@@ -3,6 +3,7 @@ projections, a point picked by a click, uploads, and the plotly map where the br
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -34,6 +35,19 @@ def chart_spec(at: AppTest) -> str:
     charts = at.get("plotly_chart")
     assert len(charts) == 1
     return charts[0].proto.spec
+
+
+def only_checkpoint(tmp_path, monkeypatch, file: str, **cfg) -> tuple[AppTest, torch.nn.Module]:
+    """The page run once with a tiny untrained 2-D model on the moons data as the only checkpoint."""
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(image_shape=(1, 28, 28), hidden=(16,), latent_dim=2, **cfg))
+    info = {"name": "moons", "image_shape": [1, 28, 28], "style": "plain", "dark_background": True}
+    save(tmp_path / file, model, dataset=info)
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(tmp_path))
+    monkeypatch.setenv("VAE_TRAINED_DIR", str(tmp_path / "trained"))
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.run()
+    return at, model
 
 
 def map_data(at: AppTest) -> dict:
@@ -108,12 +122,36 @@ def test_picking_a_point_decodes_it_and_shows_neighbours(app):
     send(app, "map_live", trigger=("pick", 5))  # a click on test image 5 of the map
     no_exception(app)
     assert app.number_input(key="map_pick").value == 5
-    assert map_data(app) == before  # the map is not re-mounted by a click
+    after = map_data(app)
+    # Only the picked point's posterior ellipses change: the rest of the map's data stays as it was.
+    assert {k: v for k, v in after.items() if k != "ellipses"} == {k: v for k, v in before.items() if k != "ellipses"}
+    assert before["ellipses"] == {"pick": None, "axes": None, "all": None}
+    e = after["ellipses"]
+    assert e["pick"] == 5 and e["all"] is None
+    # PCA: the ±1σ ellipse of Wᵀ diag(σ²) W, W the two components, for test image 5.
+    model = load_checkpoint(ROOT / "checkpoints" / "moons-vae.safetensors").model
+    with torch.no_grad():
+        std = model.encode(moons_data().test_x[5:6]).std.numpy().astype(np.float64)
+    w = np.asarray(after["inverse"]["basis"]).T
+    cov = w.T @ np.diag(std[0] ** 2) @ w
+    assert np.allclose(maps.ellipse_axes(cov[None])[0, :2], e["axes"][:2], atol=2e-4)
+    app.run()
+    assert map_data(app) == after  # a rerun with the same pick mounts the same data
     caps = captions(app)
     assert any(c.startswith("original #5") for c in caps)
     assert "decoding of μ(x)" in caps
     assert sum(" · d=" in c for c in caps) == 8  # eight nearest neighbours, itself excluded
     assert not any(c.startswith("new moon · #5 ·") and " · d=" in c for c in caps)
+
+
+def test_the_clouds_option_adds_every_points_ellipse(app):
+    app.checkbox(key="map_clouds").check().run()
+    no_exception(app)
+    e = map_data(app)["ellipses"]
+    assert e["pick"] == 5 and len(e["all"]) == N and all(a >= b > 0 for a, b, _ in e["all"])
+    assert e["all"][5] == e["axes"]
+    app.checkbox(key="map_clouds").uncheck().run()
+    assert map_data(app)["ellipses"]["all"] is None
 
 
 def test_tsne_runs_in_the_background_then_replaces_pca(app, env):
@@ -135,6 +173,8 @@ def test_tsne_runs_in_the_background_then_replaces_pca(app, env):
     assert tsne_xy.shape == (N, 2) and not np.allclose(tsne_xy, pca_xy)
     assert map_data(app)["method"] == "tsne" and map_data(app)["inverse"] is None  # t-SNE has no inverse
     assert (env / "tsne" / f"{key}.npy").exists()  # cached on disk for the next visit
+    assert map_data(app)["ellipses"] is None and not app.get("checkbox")  # no projection, no ellipses
+    assert any(c.value.startswith("t-SNE is no linear projection") for c in app.caption)
     assert not app.get("progress")
 
 
@@ -153,14 +193,7 @@ def test_uploads_become_stars_and_a_bad_file_one_error(app):
 
 def test_two_dimensional_model_shows_raw_codes_and_the_manifold(tmp_path, monkeypatch, env):
     """A tiny untrained 2-D VAE on the moons data, as the only checkpoint."""
-    torch.manual_seed(0)
-    model = build_model(ModelConfig(image_shape=(1, 28, 28), hidden=(16,), latent_dim=2))
-    info = {"name": "moons", "image_shape": [1, 28, 28], "style": "plain", "dark_background": True}
-    save(tmp_path / "tiny-2d.safetensors", model, dataset=info)
-    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(tmp_path))
-    monkeypatch.setenv("VAE_TRAINED_DIR", str(tmp_path / "trained"))
-    at = AppTest.from_file(PAGE, default_timeout=180)
-    at.run()
+    at, model = only_checkpoint(tmp_path, monkeypatch, "tiny-2d.safetensors")
     no_exception(at)
     assert at.radio(key="map_method").value == "raw"
     at.slider(key="map_n").set_value(N).run()
@@ -175,6 +208,12 @@ def test_two_dimensional_model_shows_raw_codes_and_the_manifold(tmp_path, monkey
     d = map_data(at)
     assert d["inverse"] == {"mean": [0.0, 0.0], "basis": [[1.0, 0.0], [0.0, 1.0]]}
     assert d["axes"] == ["z₁", "z₂"] and np.allclose(d["square"], maps.grid_square())
+    at.number_input(key="map_pick").set_value(4).run()
+    with torch.no_grad():
+        std = model.encode(moons_data().test_x[4:5]).std.numpy()[0]
+    a, b, theta = map_data(at)["ellipses"]["axes"]  # raw codes: the radii are σ₁ and σ₂
+    assert np.allclose([a, b], sorted(std, reverse=True), atol=2e-4)
+    assert np.isclose(abs(theta), 0.0 if std[0] >= std[1] else np.pi / 2, atol=1e-3)  # axis-aligned
     grid = [i for img in at.get("image") for i in img.proto.imgs if i.caption.startswith("z₁ grows")]
     assert len(grid) == 1
     assert any(s.value == "The decoded manifold" for s in at.subheader)
@@ -189,3 +228,25 @@ def test_without_the_runtime_the_plotly_map_stands_in(no_runtime, env):
     assert any(c.value.startswith("Live decoding is off here: the in-browser runtime is missing") for c in at.caption)
     counts = figure_points(chart_spec(at))
     assert sum(counts.values()) == N and set(counts) <= set(PHASE_NAMES)
+
+
+def test_an_ae_has_no_ellipses_and_no_clouds_option(tmp_path, monkeypatch, env):
+    at, model = only_checkpoint(tmp_path, monkeypatch, "tiny-ae.safetensors", kind="ae")
+    at.slider(key="map_n").set_value(N).run()
+    send(at, "map_live", trigger=("pick", 2))
+    no_exception(at)
+    assert at.number_input(key="map_pick").value == 2
+    assert map_data(at)["ellipses"] is None and not at.get("checkbox")
+    assert any(c.value.startswith("An AE's code is a point") for c in at.caption)
+
+
+def test_the_plotly_map_draws_the_ellipses_as_lines(no_runtime, env):
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.run()
+    at.slider(key="map_n").set_value(N).run()
+    at.number_input(key="map_pick").set_value(3).run()
+    at.checkbox(key="map_clouds").check().run()
+    no_exception(at)
+    traces = {t.get("name"): t for t in json.loads(chart_spec(at))["data"]}
+    assert {"±1σ of #3", "±2σ of #3", "±1σ of every point"} <= set(traces)
+    assert sum(v is None for v in traces["±1σ of every point"]["x"]) == N  # one closed line a point

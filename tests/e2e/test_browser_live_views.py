@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import statistics
+import time
 
 import numpy as np
 import pytest
@@ -105,6 +106,17 @@ def torch_picture(index: int) -> np.ndarray:
     return np.asarray(torch.round(mean.clamp(0, 1) * 255), dtype=np.uint8)
 
 
+def wait_drawn(page, ok, timeout: float = 60.0) -> int:
+    """Waits until the map's count of drawn posterior ellipses satisfies ``ok`` (the view may re-mount)."""
+    end = time.monotonic() + timeout
+    while True:
+        k = page.locator(MAP).evaluate("r => (r.__map && r.__map.ellipses ? r.__map.ellipses() : -1)")
+        if ok(k) or time.monotonic() > end:
+            assert ok(k), f"{k} ellipses drawn"
+            return k
+        page.wait_for_timeout(200)
+
+
 def test_hovering_the_map_decodes_and_shows_thumbnails(page, server):
     open_page(page, server.url, "/Latent_map")
     m = main(page)
@@ -136,6 +148,11 @@ def test_hovering_the_map_decodes_and_shows_thumbnails(page, server):
     expect(m.locator('[data-testid="stImageCaption"]').filter(has_text=f"original #{target['i']} ·")).to_be_visible()
     wait_idle(page)
     assert m.get_by_role("spinbutton").first.input_value() == str(target["i"])
+    # The picked point's posterior ellipses (±1σ, ±2σ) are drawn; the option adds every point's ±1σ.
+    wait_drawn(page, lambda k: k == 2)
+    m.locator('[data-testid="stCheckbox"]').filter(has_text="noise clouds").locator("label").first.click()
+    wait_drawn(page, lambda k: k > 50)  # the picked point's two and one for each shown point
+    wait_idle(page)
     assert_clean(page, server)
     times, hover = frame_times(page, "frames"), frame_times(page, "hover")
     print(

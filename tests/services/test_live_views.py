@@ -16,7 +16,7 @@ from vae_helpers import ROOT
 
 from services import maps
 from services.explore import path_at
-from services.live_views import digest, map_payload, released_t, scrub_payload, sprite_sheet
+from services.live_views import digest, ellipse_payload, map_payload, released_t, scrub_payload, sprite_sheet
 from vae.images import to_pil
 
 DECODER = {"model_url": "/app/static/models/decoder-x.onnx", "shape": [1, 8, 8], "dim": 3}
@@ -109,3 +109,20 @@ def test_the_scrubbers_javascript_walks_the_same_path(method):
     out = subprocess.run(["node", "--input-type=module", "-e", script], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     np.testing.assert_allclose(json.loads(out.stdout), path_at(za, zb, ts, method).numpy(), atol=1e-5)
+
+
+def test_the_ellipses_payload_carries_the_picked_point_and_optionally_all():
+    codes = np.random.default_rng(0).normal(size=(6, 2)).astype(np.float32)
+    std = np.array([[0.5, 0.2]] * 6, dtype=np.float32)
+    lmap = maps.fit_map(codes, "raw")
+    none = ellipse_payload(lmap, std, None, False)
+    assert none == {"pick": None, "axes": None, "all": None}
+    one = ellipse_payload(lmap, std, 3, False)
+    assert one["pick"] == 3 and np.allclose(one["axes"], [0.5, 0.2, 0.0]) and one["all"] is None
+    every = ellipse_payload(lmap, std, 9, True)  # a pick beyond the shown points draws no picked ellipse
+    assert every["pick"] is None and len(every["all"]) == 6 and np.allclose(every["all"][5], [0.5, 0.2, 0.0])
+    assert ellipse_payload(lmap, std, 3, True) == ellipse_payload(lmap, std, 3, True)  # stable: same data
+    assert ellipse_payload(lmap, None, 3, True) is None  # an AE: no σ
+    assert ellipse_payload(maps.LatentMap("tsne", codes, codes), std, 3, True) is None  # t-SNE: no projection
+    payload = map_payload(lmap, np.zeros(6), ["a"], ["#000"], {"n": 6}, ellipses=one)
+    assert json.loads(json.dumps(payload))["ellipses"] == one

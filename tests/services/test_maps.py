@@ -284,3 +284,50 @@ def test_manifold_image_tiles_the_grid():
     assert lo == pytest.approx(-1.6449, abs=1e-4) and hi == pytest.approx(1.6449, abs=1e-4)  # N(0, 1) 5 % and 95 %
     with pytest.raises(ValueError, match="2-D"):
         maps.manifold_image(build_model(ModelConfig(image_shape=(1, 28, 28), hidden=(16,), latent_dim=3)), 4)
+
+
+# --------------------------------------------------------------------------- posterior ellipses
+
+
+def test_raw_ellipses_are_axis_aligned_with_radii_sigma():
+    std = np.array([[0.5, 0.2], [0.1, 0.3]], dtype=np.float32)
+    lmap = maps.fit_map(np.zeros((2, 2)), "raw")
+    cov = maps.projected_covariances(std, lmap)
+    assert np.allclose(cov, [np.diag([0.25, 0.04]), np.diag([0.01, 0.09])])
+    axes = maps.ellipse_axes(cov)
+    assert np.allclose(axes[0], [0.5, 0.2, 0.0], atol=1e-6)  # the long axis along x
+    assert np.allclose(axes[1, :2], [0.3, 0.1]) and np.isclose(abs(axes[1, 2]), np.pi / 2)  # ... along y
+    # The outline's extreme points are ±kσ from the centre.
+    ring = maps.ellipse_outline(np.array([1.0, 2.0]), axes[0], k=2.0)
+    assert np.allclose(ring[0], ring[-1]) and np.isclose(ring[:, 0].max(), 2.0) and np.isclose(ring[:, 1].min(), 1.6)
+
+
+def test_pca_ellipses_are_the_projected_covariance():
+    # An orthonormal W (D=3, 2): the plane rotated by 45° about the third axis.
+    c = 1 / np.sqrt(2)
+    w = np.array([[c, c, 0.0], [-c, c, 0.0]])  # components (2, D)
+    codes, _ = blobs(50, 3)
+    lmap = maps.fit_map(codes, "pca")
+    lmap.pca = maps.Pca(np.zeros(3), w, np.ones(2))
+    std = np.array([[2.0, 1.0, 5.0]])
+    cov = maps.projected_covariances(std, lmap)[0]
+    # Wᵀ diag(4, 1, 25) W with W = componentsᵀ: the third dimension is orthogonal to the plane.
+    assert np.allclose(cov, [[2.5, -1.5], [-1.5, 2.5]])
+    a, b, theta = maps.ellipse_axes(cov[None])[0]
+    assert np.isclose(a, 2.0) and np.isclose(b, 1.0)  # eigenvalues 4 and 1: σ₁ and σ₂ come back
+    assert np.isclose(np.tan(theta), -1.0)  # along the first component's image (1, -1)/√2
+    # An isotropic σ gives a circle of radius σ in any orthonormal plane.
+    assert np.allclose(maps.ellipse_axes(maps.projected_covariances(np.full((1, 3), 0.7), lmap))[0, :2], 0.7)
+
+
+def test_tsne_has_no_ellipses_and_an_ae_no_sigma():
+    codes, _ = blobs(20, 4)
+    lmap = maps.LatentMap("tsne", codes[:, :2].copy(), codes)
+    assert maps.projected_covariances(np.ones((20, 4)), lmap) is None
+    torch.manual_seed(0)
+    vae = build_model(ModelConfig(image_shape=(1, 8, 8), hidden=(8,), latent_dim=3))
+    x = torch.rand(5, 1, 8, 8)
+    std = maps.encode_std(vae, x, batch_size=2)
+    assert std.shape == (5, 3) and np.allclose(std, vae.encode(x).std.detach().numpy(), atol=1e-6)
+    ae = build_model(ModelConfig(image_shape=(1, 8, 8), hidden=(8,), latent_dim=3, kind="ae"))
+    assert maps.encode_std(ae, x) is None

@@ -5,7 +5,9 @@
 //
 // data: decoder (services.live.LiveDecoder.data()) and services.live_views.map_payload: method, x, y,
 // label, names, colours, uploads [{x, y, name}], inverse {mean (D,), basis (2, D)} or null, axes,
-// square [lo, hi] or null, sprite {url, cols, n, width, height} (points first, then uploads).
+// square [lo, hi] or null, sprite {url, cols, n, width, height} (points first, then uploads), ellipses
+// {pick, axes [a, b, θ], all [[a, b, θ], …] or null} or null: the posterior q(z|x)'s ellipses in the plane
+// (semi-axes a, b of the ±1σ ellipse, θ its angle from the x axis), drawn under the points.
 
 const abs = (path) => new URL(path, window.location.origin).href;
 const M = { l: 56, r: 10, t: 10, b: 42 }; // CSS pixels around the plotting area: ticks and titles
@@ -84,7 +86,7 @@ export default function (component) {
   const home = bounds(data);
   let view = { ...home };
   let hover = null; // index under the mouse (n + u for upload u)
-  let picked = null;
+  let picked = data.ellipses?.pick ?? null; // the selected point survives a rerun that redraws its ellipses
   let alive = true;
   let sched = null;
   let sprite = null;
@@ -160,6 +162,57 @@ export default function (component) {
     ctx.restore();
   }
 
+  // The ±kσ ellipse (a, b, θ) around point i as a path (in data units, so it follows zoom and aspect).
+  function ellipsePath(ctx, i, [a, b, theta], k) {
+    const kx = (size.w - M.l - M.r) / (view.x1 - view.x0);
+    const ky = (size.h - M.t - M.b) / (view.y1 - view.y0);
+    ctx.save();
+    ctx.translate(sx(data.x[i]), sy(data.y[i]));
+    ctx.scale(kx, -ky);
+    ctx.rotate(theta);
+    ctx.moveTo(k * a, 0);
+    ctx.ellipse(0, 0, Math.max(k * a, 1e-12), Math.max(k * b, 1e-12), 0, 0, 2 * Math.PI);
+    ctx.restore();
+  }
+
+  let drawn = 0; // ellipses drawn by the latest drawBase (for the browser tests)
+  function drawEllipses(ctx) {
+    drawn = 0;
+    const e = data.ellipses;
+    if (!e) return;
+    if (e.all) {
+      ctx.lineWidth = 1;
+      data.names.forEach((_, j) => {
+        if (hidden.has(j)) return;
+        ctx.strokeStyle = data.colours[j];
+        ctx.fillStyle = data.colours[j];
+        ctx.beginPath();
+        for (let i = 0; i < n; i++) {
+          if (data.label[i] !== j) continue;
+          ellipsePath(ctx, i, e.all[i], 1);
+          drawn++;
+        }
+        ctx.globalAlpha = 0.04;
+        ctx.fill();
+        ctx.globalAlpha = 0.18;
+        ctx.stroke();
+      });
+      ctx.globalAlpha = 1;
+    }
+    if (e.pick !== null && e.pick < n) {
+      ctx.strokeStyle = "#ff4b4b";
+      ctx.lineWidth = 2;
+      for (const [k, dash] of [[1, []], [2, [6, 4]]]) {
+        ctx.setLineDash(dash);
+        ctx.beginPath();
+        ellipsePath(ctx, e.pick, e.axes, k);
+        ctx.stroke();
+        drawn++;
+      }
+      ctx.setLineDash([]);
+    }
+  }
+
   function drawBase() {
     const ctx = context(ui.base);
     axes(ctx, getComputedStyle(root).color);
@@ -175,6 +228,7 @@ export default function (component) {
       ctx.strokeRect(sx(lo), sy(hi), sx(hi) - sx(lo), sy(lo) - sy(hi));
       ctx.setLineDash([]);
     }
+    drawEllipses(ctx);
     ctx.globalAlpha = 0.8;
     data.names.forEach((_, j) => {
       if (hidden.has(j)) return;
@@ -350,6 +404,7 @@ export default function (component) {
       return { x: r.left + sx(x), y: r.top + sy(y), inside: sx(x) > M.l && sx(x) < size.w - M.r && sy(y) > M.t && sy(y) < size.h - M.b };
     },
     hovered: () => hover,
+    ellipses: () => drawn,
   };
 
   const thumbnails = (async () => {
