@@ -1,5 +1,6 @@
 """What the Latent sliders page computes on the server: the order of the sliders, their ranges, the
-start codes, their labels, and the traversals (one row, or a grid of every active dimension).
+start codes, their labels, the mu +- sigma band of an encoded start and draws z ~ q(z|x) from it, and
+the traversals (one row, or a grid of every active dimension).
 
 A VAE's sliders span [-4, 4], where its prior has almost all its mass. An AE has no prior: its codes
 lie wherever training put them (often far outside [-4, 4]), so each slider spans what the test
@@ -107,6 +108,36 @@ def start_code(
     if deterministic and codes is not None and len(codes) > 1:
         return clamp(codes.mean(0) + codes.std(0) * eps, axes)
     return clamp(eps, axes)
+
+
+@dataclass(frozen=True)
+class Band:
+    """One dimension's posterior q(z_j|x) = N(mu, sigma^2): its +-1 sigma band on the slider."""
+
+    j: int
+    mu: float
+    sigma: float
+
+    @property
+    def span(self) -> tuple[float, float]:
+        """(mu - sigma, mu + sigma)."""
+        return self.mu - self.sigma, self.mu + self.sigma
+
+    @property
+    def label(self) -> str:
+        return f"μ {self.mu:+.2f} ± {self.sigma:.2f}"
+
+
+def posterior_bands(mean: Tensor, std: Tensor, order: Sequence[int]) -> list[Band]:
+    """The mu +- sigma band of q(z|x) for each dimension, in slider order; ``mean`` and ``std`` are (D,)."""
+    return [Band(int(j), float(mean[j]), float(std[j])) for j in order]
+
+
+def posterior_draw(mean: Tensor, std: Tensor, axes: Sequence[Axis], seed: int) -> Tensor:
+    """z ~ q(z|x) = N(mean, diag(std^2)) (D,): z = mean + std * eps, eps ~ N(0, I) drawn from a
+    generator seeded with ``seed`` (the same seed, the same draw), moved into the sliders' ranges."""
+    eps = torch.randn(len(mean), generator=torch.Generator().manual_seed(seed))
+    return clamp(mean.float() + std.float() * eps, axes)
 
 
 def slider_label(j: int, score: float, deterministic: bool) -> str:

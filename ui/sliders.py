@@ -5,6 +5,8 @@ the downloads and the traversals.
 The page's code lives in session state: ``sl_code`` (D floats) is what Python last heard (a release,
 or a new start point); ``sl_start_code`` and ``sl_gen`` say where the live views were mounted, so a
 rerun that changes neither leaves them alone (a changed ``data`` would re-mount them mid-gesture).
+``sl_band`` holds mu and sigma of q(z|x) (D pairs) when a VAE starts from an encoded image (else None),
+and ``sl_draw_seed`` counts the draws z ~ q(z|x).
 """
 
 from __future__ import annotations
@@ -70,14 +72,39 @@ def _restart() -> None:
     st.session_state["sl_restart"] = True
 
 
+def _draw() -> None:
+    """The "Draw z ~ q(z|x)" button: a new seed, and a restart at a draw from the posterior."""
+    ss = st.session_state
+    ss["sl_draw_seed"] = ss.get("sl_draw_seed", 0) + 1
+    ss["sl_drawing"] = ss["sl_restart"] = True
+
+
+def bands(s: Setup) -> dict[int, sl.Band]:
+    """Dimension -> its mu +- sigma band, when the sliders start from an encoded image (a VAE); else empty."""
+    band = st.session_state.get("sl_band")
+    if not band or len(band) != s.latent_dim:
+        return {}
+    mean, std = torch.tensor([m for m, _ in band]), torch.tensor([v for _, v in band])
+    return {b.j: b for b in sl.posterior_bands(mean, std, s.order)}
+
+
 def _start(s: Setup, model, data: Dataset | None) -> list[float]:
     ss = st.session_state
     how = ss.get("sl_start", "mean")
     image_code = None
+    ss["sl_band"] = None  # [[mu, sigma] per dimension] of q(z|x) for an encoded start (a VAE), else None
+    drawing = ss.pop("sl_drawing", False)
     if how == "image" and data is not None:
         idx = min(max(int(ss.get("sl_image", 0)), 0), len(data.test_x) - 1)
         with torch.no_grad():
-            image_code = model.encode(data.test_x[idx : idx + 1].to(model.device)).mean[0].cpu()
+            q = model.encode(data.test_x[idx : idx + 1].to(model.device))
+        mean, std = q.mean[0].cpu(), q.std[0].cpu()
+        image_code = mean
+        if not s.deterministic:
+            ss["sl_band"] = [[float(m), float(v)] for m, v in zip(mean, std)]
+            if drawing:  # z ~ q(z|x), seeded by a counter: each click a new draw, the same one on replay
+                z = sl.posterior_draw(mean, std, s.axes, seed=ss.get("sl_draw_seed", 0))
+                return [float(v) for v in z]
     elif how == "image":
         how = "mean"
     if how == "random":
@@ -111,6 +138,12 @@ def start_controls(s: Setup, data: Dataset | None) -> None:
     if how == "image" and data is not None:
         n = len(data.test_x)
         c2.number_input(f"Test image (0–{n - 1})", 0, n - 1, 0, key="sl_image", on_change=_restart)
+        if s.deterministic:
+            st.caption("An autoencoder's code is a point: there is no μ ± σ band to show and nothing to draw.")
+        else:
+            c3, c4 = st.columns([1, 3], vertical_alignment="center")
+            c3.button("Draw z ~ q(z|x)", key="sl_draw", on_click=_draw)
+            c4.caption("Each slider shows μ ± σ of q(z|x) (a shaded band, the tick at μ); a draw is z = μ + σ·ε.")
     elif how == "random":
         c2.button("Another sample", key="sl_resample", on_click=_restart)  # a new seed is drawn with each restart
 
@@ -137,7 +170,13 @@ def live_sliders(decoder: LiveDecoder, s: Setup, key: str, shape: tuple[int, int
     ss = st.session_state
     side = shape[1]
     base = {**decoder.data(), "token": f"{key}:{ss['sl_gen']}", "start": ss["sl_start_code"]}
-    row = lambda j: {**_axis(s, j), "label": s.label(j)}  # noqa: E731
+    band = bands(s)
+
+    def row(j: int) -> dict:
+        b = band.get(j)
+        extra = {"mu": b.mu, "sigma": b.sigma, "band": b.label} if b else {}
+        return {**_axis(s, j), "label": s.label(j), **extra}
+
     data = {
         **base,
         "dims": [row(j) for j in s.active],
@@ -180,10 +219,12 @@ def server_sliders(model, s: Setup, decoder: LiveDecoder, shape: tuple[int, int,
     """Today's server-side sliders (keys ``z_<j>``): each change is a round trip to decode."""
     fallback_note(decoder)
     left, right = st.columns([3, 2])
+    band = bands(s)
 
     def one(j: int) -> None:
         a = s.axes[j]
-        st.slider(s.label(j), a.lo, a.hi, step=a.step, key=f"z_{j}")
+        label = f"{s.label(j)}  ·  {band[j].label}" if j in band else s.label(j)
+        st.slider(label, a.lo, a.hi, step=a.step, key=f"z_{j}")
 
     with left:
         for j in s.active:

@@ -17,6 +17,13 @@ once. The decoder runs in your browser (exported to ONNX, run by ONNX Runtime We
 mouse; the server hears the code when you let go, for the download and the traversals. A *traversal* varies one
 dimension from −3 to +3 prior standard deviations with the others held at that code; the grid does it for every
 active dimension, one row each.
+
+Started from an *encoded test image*, the sliders sit at the posterior mean $\mu(x)$, but the encoder gives
+a distribution, $q(z\mid x) = \mathcal N\big(\mu(x), \operatorname{diag}\sigma^2(x)\big)$: each slider's shaded band
+spans $\mu_j \pm \sigma_j$ (one standard deviation; the tick is $\mu_j$), where the noisy codes of that image fall in
+training. *Draw z ~ q(z|x)* sets the sliders to a sample $z = \mu + \sigma \odot \varepsilon$,
+$\varepsilon \sim \mathcal N(0, I)$: a narrow band is a dimension the image pins down, a band as wide as the prior
+($\sigma_j \approx 1$, $\mu_j \approx 0$) one it leaves free.
 """
 
 SLIDERS_AE = r"""
@@ -86,6 +93,16 @@ projection: the dropped dimensions are at the codes' mean). A t-SNE position has
 
 **Clicking a point** decodes its code $\mu_\phi(x)$: the decoder's mean $\mathbb E[x \mid z = \mu_\phi(x)]$ next to the
 original, and the test images whose codes are nearest to it in $\mathbb R^{D}$ (Euclidean).
+
+**Posterior ellipses.** A code is a distribution, not a point: the clicked image's
+$q_\phi(z \mid x) = \mathcal N(\mu, \operatorname{diag}\sigma^2)$ is drawn as its $\pm 1\sigma$ (solid) and
+$\pm 2\sigma$ (dashed) ellipses in the shown plane. Raw codes: the axis-aligned ellipse with radii
+$\sigma_1, \sigma_2$. PCA: the projection $y = W^\top(z - \bar\mu)$ of $z \sim q_\phi(z \mid x)$ is Gaussian with
+covariance $W^\top \operatorname{diag}(\sigma^2)\, W$ ($W$ the $D \times 2$ matrix of the two components); its
+eigenvalues are the squared semi-axes and its eigenvectors their directions. t-SNE is no linear map, so it has
+no ellipses. The option **every point's ±1σ ellipse** draws the noise clouds of all shown codes: where they
+overlap, the decoder was trained on codes from several images, so the codes in between decode to something
+(the full-moon / half-moon argument). An AE has $\sigma = 0$: no clouds, and nothing in between is trained.
 """
 
 RECONSTRUCT = r"""
@@ -98,17 +115,38 @@ The **reconstruction** decodes the posterior mean: $\hat x = \mathbb E[p_\theta(
 where $q_\phi(z\mid x) = \mathcal N(\mu, \operatorname{diag}\sigma^2)$ is the encoder. The **error map** shows
 $|x - \hat x|$ per pixel (black 0, yellow 1).
 
-The **ELBO** is a lower bound on the image's log-likelihood, in nats per image (higher is better):
+The **ELBO** is a lower bound on the image's log-likelihood, in nats per image (higher is better). Write
+$\log p(x)$ as an expectation under the encoder's $q(z\mid x)$ and apply Jensen's inequality ($\log$ is concave):
 
-$$\mathrm{ELBO}(x) = \mathbb E_{q(z\mid x)}[\log p(x\mid z)] - \mathrm{KL}\big(q(z\mid x)\,\|\,\mathcal N(0, I)\big) \;\le\; \log p(x).$$
+$$\log p(x) = \log \mathbb E_{q(z\mid x)}\!\left[\frac{p(x, z)}{q(z\mid x)}\right] \;\ge\; \mathbb E_{q(z\mid x)}\big[\log p(x, z) - \log q(z\mid x)\big] = \mathbb E_{q(z\mid x)}[\log p(x\mid z)] - \mathrm{KL}\big(q(z\mid x)\,\|\,p(z)\big),$$
 
-Its first term (estimated with 10 samples of $z$) rewards a good reconstruction; the **KL** says how many nats
-the code of this image costs against the prior. The **IWAE** estimate averages $k$ importance weights,
+with $p(x, z) = p(x\mid z)\,p(z)$ and the prior $p(z) = \mathcal N(0, I)$. The slack Jensen leaves is exactly
+$\log p(x) - \mathrm{ELBO}(x) = \mathrm{KL}\big(q(z\mid x)\,\|\,p(z\mid x)\big) \ge 0$: how far the encoder's
+posterior is from the true one. The first term rewards a good reconstruction; the **KL** says how many nats the
+code of this image costs against the prior (in closed form for two Gaussians).
+
+**Monte Carlo.** With $L$ samples $z^{(l)} = \mu + \sigma \odot \varepsilon^{(l)}$, $\varepsilon^{(l)} \sim \mathcal N(0, I)$,
+
+$$\mathrm{ELBO}(x) \approx \frac1L \sum_{l=1}^{L} \big[\log p(x, z^{(l)}) - \log q(z^{(l)}\mid x)\big] \qquad\text{or}\qquad \frac1L \sum_{l=1}^{L} \log p(x\mid z^{(l)}) - \mathrm{KL}\big(q(z\mid x)\,\|\,p(z)\big).$$
+
+Both are unbiased estimates of the same ELBO; their spread over repeats shrinks like $1/\sqrt L$. The second
+takes the KL in closed form and so removes its sampling noise, which usually lowers the variance; when
+$q(z\mid x)$ is close to $p(z\mid x)$ the two parts of the first partly cancel, and the table shows which is
+steadier for this image. The summary's ELBO uses the second with $L = 10$.
+
+The **IWAE** estimate averages $k$ importance weights,
 
 $$\mathrm{IWAE}_k(x) = \log \frac1k \sum_{i=1}^k \frac{p(x, z_i)}{q(z_i\mid x)}, \quad z_i \sim q(z\mid x), \qquad \mathrm{ELBO}(x) = \mathbb E[\mathrm{IWAE}_1] \le \mathbb E[\mathrm{IWAE}_k] \le \log p(x),$$
 
-and $\mathbb E[\mathrm{IWAE}_k] \to \log p(x)$ as $k$ grows. The bounds hold for the expectations: one estimate is
-random, and can land above $\log p(x)$ or below the ELBO.
+and $\mathbb E[\mathrm{IWAE}_k] \to \log p(x)$ as $k$ grows, so $\mathrm{IWAE}_k - \mathrm{ELBO}$ estimates (from below, as
+$k$ grows) the gap $\mathrm{KL}(q(z\mid x)\,\|\,p(z\mid x))$. The bounds hold for the expectations: one estimate is
+random, and can land above $\log p(x)$ or below the ELBO, and the estimated gap can be negative.
+
+**The code is a distribution.** The chart shows $\mu_j \pm \sigma_j$ of each latent dimension, sorted by its
+$\mathrm{KL}(q(z_j\mid x)\,\|\,\mathcal N(0, 1))$; dimensions with KL near 0 sit at the prior and carry nothing
+about $x$. The row of images decodes $\mu$ and then codes $z \sim q(z\mid x)$: the noise around the code that the
+KL term keeps from shrinking to zero (without it, $\sigma \to 0$ and the VAE turns back into an AE). An AE has no
+$q(z\mid x)$: it shows none of this.
 
 **How typical is the image?** Not its likelihood alone: simple images (a blank page, a constant grey) get a
 *higher* likelihood than the data the model was trained on (Nalisnick et al. 2019). The page uses the

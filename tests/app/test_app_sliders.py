@@ -255,3 +255,66 @@ def test_a_browser_that_cannot_run_the_decoder_falls_back(app):
     assert not app.get("bidi_component")
     assert any("the browser could not run the decoder (no WebAssembly)" in c for c in captions(app))
     assert len([s for s in app.slider if s.key.startswith("z_")]) == D
+
+
+def posterior(index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """mu and sigma (D,) of q(z|x) for the moons-vae's test image ``index``."""
+    from ui.common import load_data
+    from vae.checkpoint import load_checkpoint
+
+    data, _ = load_data("moons", None, 28, 1)
+    model = load_checkpoint(ROOT / "checkpoints" / "moons-vae.safetensors").model
+    with torch.no_grad():
+        q = model.encode(data.test_x[index : index + 1])
+    return q.mean[0], q.std[0]
+
+
+def test_an_encoded_start_shows_each_band_and_draws_from_the_posterior(app):
+    assert "sl_draw" not in [b.key for b in app.button]
+    assert not any("sigma" in d for d in view(app, "sl_live")["dims"])  # the prior mean: no band
+    app.radio(key="sl_start").set_value("image").run()
+    app.number_input(key="sl_image").set_value(3).run()
+    no_exception(app)
+    mu, sigma = posterior(3)
+    data = view(app, "sl_live")
+    for d in data["dims"] + data["folded"]:
+        j = d["j"]
+        assert (d["mu"], d["sigma"]) == pytest.approx((float(mu[j]), float(sigma[j])), abs=1e-5)
+        assert d["band"] == f"μ {float(mu[j]):+.2f} ± {float(sigma[j]):.2f}"
+    at_mean, token = start(app), data["token"]
+    assert at_mean == pytest.approx(mu.clamp(-4, 4).tolist(), abs=1e-5)
+    app.button(key="sl_draw").click().run()
+    no_exception(app)
+    first = start(app)
+    assert view(app, "sl_live")["token"] != token and view(app, "sl_pad")["start"] == first  # re-mounted there
+    eps = (torch.tensor(first) - mu) / sigma
+    assert first != at_mean and eps.abs().max() < 6  # mu + sigma * eps, near the mean
+    assert view(app, "sl_live")["dims"] == data["dims"]  # the same band
+    app.button(key="sl_draw").click().run()
+    assert start(app) != first  # a new seed each click
+    app.radio(key="sl_start").set_value("mean").run()
+    assert not any("sigma" in d for d in view(app, "sl_live")["dims"])
+    assert "sl_draw" not in [b.key for b in app.button]
+
+
+def test_an_autoencoders_encoded_start_has_no_band_and_no_draw():
+    at = page_on_model(PAGE, "moons-ae")
+    at.radio(key="sl_start").set_value("image").run()
+    no_exception(at)
+    data = view(at, "sl_live")
+    assert not any("sigma" in d or "band" in d for d in data["dims"] + data["folded"])
+    assert "sl_draw" not in [b.key for b in at.button]
+    assert any(c.startswith("An autoencoder's code is a point") for c in captions(at))
+
+
+def test_the_server_sliders_show_the_band_in_their_labels(no_runtime):
+    at = run_page(PAGE)
+    at.radio(key="sl_start").set_value("image").run()
+    at.number_input(key="sl_image").set_value(3).run()
+    mu, sigma = posterior(3)
+    labels = {s.key: s.label for s in at.slider if s.key.startswith("z_")}
+    assert all(labels[f"z_{j}"].endswith(f"μ {float(mu[j]):+.2f} ± {float(sigma[j]):.2f}") for j in range(D))
+    before = z_values(at)
+    at.button(key="sl_draw").click().run()
+    no_exception(at)
+    assert z_values(at) != before

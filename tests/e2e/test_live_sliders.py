@@ -91,6 +91,20 @@ def test_the_picture_is_torchs_decode_within_8_bit_rounding(page, server):
     got = torch.tensor(pixels(page, SLIDERS_CANVAS, 28, 28), dtype=torch.float32)
     assert (got - want).abs().max() <= 1, (got - want).abs().max()
     assert want.std() > 20  # a real picture, not a blank one
+    # Each slider shows q(z|x)'s mu +- sigma band behind its track, and a draw moves the sliders into it.
+    bands = page.locator(f"{SLIDERS} .band")
+    expect(bands).to_have_count(model.latent_dim)
+    track = page.locator(f"{SLIDERS} .posterior").first.bounding_box()
+    band = bands.first.bounding_box()
+    with torch.no_grad():
+        sigma = model.encode(load_moons().test_x[3:4]).std[0, first]
+    lo = max(float(z[0, first] - sigma), -4.0)
+    assert band["x"] == pytest.approx(track["x"] + (lo + 4) / 8 * track["width"], abs=2)
+    outputs = page.locator(f"{SLIDERS} output")
+    before = outputs.all_inner_texts()
+    m.get_by_role("button", name="Draw z ~ q(z|x)").click()
+    expect(outputs).not_to_have_text(before)  # re-mounted at the draw
+    wait_idle(page)
     clean(page, server)
 
 

@@ -79,3 +79,26 @@ def test_traversals_sweep_each_dimension_around_the_code():
     assert grid[:3, 2].tolist() == [-1.0, 0.0, 1.0] and grid[3:, 0].tolist() == [-2.0, 0.0, 2.0]
     assert grid[:3, :2].tolist() == [[0.5, -1.0]] * 3 and grid[3:, 1:].tolist() == [[-1.0, 2.0]] * 3  # others held
     assert sl.traversal_grid(z, [], axes, False, 3).shape == (0, 3)
+
+
+def test_the_posterior_band_is_mu_plus_minus_sigma_in_slider_order():
+    mean, std = torch.tensor([0.5, -1.0, 2.0]), torch.tensor([0.1, 0.3, 0.05])
+    bands = sl.posterior_bands(mean, std, [2, 0, 1])
+    assert [b.j for b in bands] == [2, 0, 1]
+    assert bands[0].span == pytest.approx((1.95, 2.05))
+    assert bands[2].mu == pytest.approx(-1.0) and bands[2].sigma == pytest.approx(0.3)
+    assert bands[1].label == "μ +0.50 ± 0.10"
+
+
+def test_a_posterior_draw_is_reproducible_and_stays_near_the_mean():
+    mean, std = torch.linspace(-2, 2, 64), torch.full((64,), 0.2)
+    axes = sl.slider_axes(64)
+    a, b = sl.posterior_draw(mean, std, axes, seed=3), sl.posterior_draw(mean, std, axes, seed=3)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, sl.posterior_draw(mean, std, axes, seed=4))
+    assert not torch.allclose(a, mean)
+    assert ((a - mean).abs() <= 5 * std).all()
+    eps = (a - mean) / std  # standardised: roughly N(0, 1)
+    assert abs(float(eps.mean())) < 0.5 and 0.6 < float(eps.std()) < 1.4
+    far = sl.posterior_draw(torch.full((2,), 3.99), torch.ones(2), sl.slider_axes(2), seed=0)
+    assert (far.abs() <= sl.PRIOR_RANGE).all()  # inside the sliders' ranges

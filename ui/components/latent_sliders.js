@@ -3,7 +3,8 @@
 // hears the code only on release (the input's change event: mouse up, or each arrow key).
 //
 // data: services.live.LiveDecoder.data() and token, start (D,), dims and folded ([{j, label, lo, hi,
-// step}], most informative first), fold_note, size (canvas pixels), caption (ui/sliders.py).
+// step}, plus mu, sigma and band (its text) when the sliders start from an encoded image of a VAE], most
+// informative first), fold_note, size (canvas pixels), caption (ui/sliders.py).
 
 const abs = (path) => new URL(path, window.location.origin).href;
 const fmt = (v) => (v >= 0 ? "+" : "−") + Math.abs(v).toFixed(2);
@@ -21,7 +22,17 @@ function row(d, value) {
   input.setAttribute("aria-label", d.label);
   const out = el("output", { value: fmt(value) });
   const label = el("label", { className: "label" }, [el("span", { textContent: d.label }), out]);
-  return { input, out, node: el("div", { className: "row" }, [label, input]) };
+  if (d.sigma === undefined) return { input, out, node: el("div", { className: "row" }, [label, input]) };
+  // q(z_j|x) = N(mu, sigma^2): a shaded band from mu - sigma to mu + sigma behind the track, a tick at mu.
+  const at = (v) => (100 * (Math.min(Math.max(v, d.lo), d.hi) - d.lo)) / (d.hi - d.lo);
+  const band = el("span", { className: "band", title: d.band });
+  band.style.left = `${at(d.mu - d.sigma)}%`;
+  band.style.width = `${at(d.mu + d.sigma) - at(d.mu - d.sigma)}%`;
+  const tick = el("span", { className: "tick" });
+  tick.style.left = `${at(d.mu)}%`;
+  const track = el("div", { className: "track" }, [el("div", { className: "posterior" }, [band, tick]), input]);
+  label.firstChild.append(el("span", { className: "q", textContent: `  ${d.band}` }));
+  return { input, out, node: el("div", { className: "row" }, [label, track]) };
 }
 
 function layout(root, data, code) {
