@@ -13,7 +13,6 @@ expectation, not for every draw.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +21,7 @@ from torch import Tensor
 
 from vae.distributions import log_normal
 from vae.models import VAE
-from vae.objectives import iwae_bound, log_likelihood
+from vae.objectives import log_likelihood
 
 MC_L = (1, 10, 100, 1000)  # the choices of L offered
 REPEATS = 20  # seeded repeats of each estimate
@@ -58,6 +57,12 @@ class BoundParts:
     iwae: float
     iwae_k: int
     spread: McSpread
+
+    @classmethod
+    def of(cls, spread: McSpread, kl: float, iwae: float, iwae_k: int) -> BoundParts:
+        """The parts of one image from both estimates' spread, its closed-form KL and an IWAE_k (the
+        reconstruction term pools every sample of the closed-form estimate)."""
+        return cls(recon=float(spread.closed.mean()) + kl, kl=kl, iwae=iwae, iwae_k=iwae_k, spread=spread)
 
     @property
     def elbo(self) -> float:
@@ -100,21 +105,6 @@ def mc_spread(model: VAE, x: Tensor, L: int, repeats: int = REPEATS, seed: int =
     return McSpread(L=L, mc=mc.cpu().numpy(), closed=closed.cpu().numpy())
 
 
-@torch.no_grad()
-def bound_parts(
-    model: VAE, x: Tensor, L: int, iwae_k: int, repeats: int = REPEATS, seed: int = 0, iwae_seed: int = 1
-) -> BoundParts:
-    """The reconstruction and KL terms, IWAE_k, and the spread of both ELBO estimates for L, for one
-    model input x (C, H, W)."""
-    spread = mc_spread(model, x, L, repeats, seed)
-    xb = x.unsqueeze(0).to(model.device)
-    kl = float(model.encode(xb).kl()[0])
-    gen = torch.Generator(device=model.device).manual_seed(iwae_seed)
-    iwae = float(iwae_bound(model, xb, iwae_k, generator=gen)[0])
-    recon = float(spread.closed.mean()) + kl
-    return BoundParts(recon=recon, kl=kl, iwae=iwae, iwae_k=iwae_k, spread=spread)
-
-
 @dataclass
 class PosteriorView:
     """q(z|x) of one image, its dimensions sorted by KL (largest first), and decodings."""
@@ -146,8 +136,3 @@ def posterior_view(model: VAE, x: Tensor, n: int = POSTERIOR_SAMPLES, seed: int 
         mean_image=model.decode(q.mean)[0].cpu(),
         samples=model.decode(z).cpu(),
     )
-
-
-def standard_error(v: np.ndarray) -> float:
-    """The standard error of the mean of v."""
-    return float(np.std(v, ddof=1) / math.sqrt(len(v)))

@@ -87,7 +87,7 @@ def elbo_parts(r: Result, model, model_key: str, L: int, i: int) -> None:
     s = r.score
     with st.spinner(f"Drawing {REPEATS} × {L} samples of z…"):
         spread = _spread(model_key, _digest(r), L, model, r.x)
-    parts = BoundParts(recon=float(spread.closed.mean()) + s.kl, kl=s.kl, iwae=s.iwae, iwae_k=s.iwae_k, spread=spread)
+    parts = BoundParts.of(spread, s.kl, s.iwae, s.iwae_k)
     st.markdown("**The ELBO taken apart**")
     m = st.columns(4)
     m[0].metric("E_q[log p(x|z)] (nats)", _fmt(parts.recon), help="The reconstruction term: all L × repeats samples.")
