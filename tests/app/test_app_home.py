@@ -47,8 +47,10 @@ def test_home_shows_the_default_model_card_and_samples():
     assert card["β"] == "1" and card["Likelihood"] == "bernoulli"
     elbo = float(card["Test ELBO (nats)"])
     iwae_label = next(k for k in card if k.startswith("Test IWAE k="))
-    label = re.fullmatch(r"Test IWAE k=(\d+)(, [\d,]+ images)?", iwae_label)  # and how many test images it covers
+    label = re.fullmatch(r"Test IWAE k=(\d+)", iwae_label)
     assert label and int(label.group(1)) > 1, iwae_label
+    (iwae_metric,) = [m for m in at.metric if m.label == iwae_label]
+    assert re.fullmatch(r"over [\d,]+ test images", iwae_metric.proto.help)  # how many test images it covers
     assert elbo < 0 and float(card[iwae_label]) >= elbo  # the importance-weighted bound is tighter
     used, total = card["Active units"].split(" / ")
     assert total == "16" and 0 < int(used) <= 16
