@@ -7,18 +7,18 @@ import torch
 
 from services.explore import (
     crossfade,
-    frame_distance,
     gif_bytes,
     latent_path,
     moon_pair,
     path_metrics,
-    phase_caption,
+    pixel_distance,
     png_bytes,
     strip,
 )
 from ui.common import codes_of, explain, page_header, partner, upload_images
 from ui.figures import distance_figure
 from ui.interpolate import scrubber
+from ui.moons import fits, moon_argument, row_caption
 from ui.texts import INTERPOLATE
 from vae.images import ImageError, preprocess, to_pil
 
@@ -130,17 +130,16 @@ with st.spinner("Decoding the paths…"):
         metrics[title] = path_metrics(z, codes_of(f"{name}:{id(ckpt)}:{split}", ckpt.model, ref_x), images)
     rows.append(("pixel cross-fade", crossfade(xa, xb, steps)))
 
-# Phases are for moons only; one nearest-neighbour search gives a frame's phase and its distance.
-ref_phase = data.extra.get(f"{split}_phase") if is_moons else None
 with cs:
-    scrubber(paths, method, ref_x, ref_phase, images)
-for title, frames in rows:
+    scrubber(paths, method, ref_x, is_moons, images)
+# On moons each frame gets the phase of the moon that fits it best, and how well one fits.
+row_fits = fits([frames for _, frames in rows]) if is_moons else [None] * len(rows)
+for (title, frames), fit in zip(rows, row_fits):
     st.markdown(f"**{title}**")
     st.image(strip(frames, scale=3), output_format="PNG")
-    dist, phase = frame_distance(frames, ref_x, ref_phase)
-    metrics.setdefault(title, {})[f"pixel distance to nearest {images} image"] = dist.numpy()
-    if phase is not None:
-        st.caption(phase_caption(phase, dist))
+    metrics.setdefault(title, {})[f"pixel distance to nearest {images} image"] = pixel_distance(frames, ref_x).numpy()
+    if fit is not None:
+        st.caption(row_caption(fit))
 
 kinds = sorted({k for d in metrics.values() for k in d})
 pick = st.selectbox(
@@ -150,6 +149,10 @@ pick = st.selectbox(
     index=kinds.index(f"pixel distance to nearest {images} image"),
 )
 st.plotly_chart(distance_figure([(t, d[pick]) for t, d in metrics.items() if pick in d], pick), key="ip_chart")
+
+if is_moons:
+    ref_phase = data.extra[f"{split}_phase"][: len(ref_x)]
+    moon_argument([(t, k, c.model, z) for t, k, c, z in paths], row_fits, xa, xb, ref_x, ref_phase)
 
 vae_frames = rows[0][1]
 d1, d2 = st.columns(2)

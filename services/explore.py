@@ -143,44 +143,10 @@ def moon_pair(images: Tensor, phase: Tensor) -> tuple[int, int]:
     return a, int(half[d.argmin()])
 
 
-def estimate_phase(images: Tensor, ref_images: Tensor, ref_phase: Tensor, k: int = 5) -> tuple[Tensor, Tensor]:
-    """Phase angle of each image from its k nearest real moons in pixel space.
-
-    images (N, C, H, W), ref_images (M, C, H, W), ref_phase (M,) radians. Returns the circular
-    mean of the neighbours' phases (N,) in [0, 2 pi) and the RMS pixel distance to the nearest
-    real moon (N,): a large distance says the image is no moon at all.
-    """
-    flat = images.reshape(len(images), -1)
-    dist, idx = nearest(ref_images.reshape(len(ref_images), -1), flat, k)
-    ang = ref_phase[idx]  # (N, k)
-    mean = torch.atan2(torch.sin(ang).mean(1), torch.cos(ang).mean(1)) % (2 * math.pi)
-    return mean, dist[:, 0] / math.sqrt(flat.shape[1])
-
-
 def phase_name(angle: float) -> str:
     from vae.data import PHASE_NAMES, phase_class
 
     return PHASE_NAMES[int(phase_class(angle))]
-
-
-def frame_distance(frames: Tensor, train_x: Tensor, train_phase: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-    """RMS pixel distance of each frame (S, C, H, W) to the nearest training image (N, C, H, W): (S,);
-    with the training moons' phases ``train_phase`` (N,) also each frame's estimated phase (S,), from
-    the same nearest-neighbour search (else None)."""
-    if train_phase is None:
-        return pixel_distance(frames, train_x), None
-    phase, dist = estimate_phase(frames, train_x, train_phase[: len(train_x)])
-    return dist, phase
-
-
-def phase_caption(phase: Tensor, dist: Tensor) -> str:
-    """Each frame's estimated phase (S,) in radians and distance (S,) as "full moon 180° (d=0.012) · …"."""
-    return " · ".join(
-        f"{phase_name(a)} {math.degrees(a):.0f}° (d={r:.3f})" for a, r in zip(phase.tolist(), dist.tolist())
-    )
-
-
-# --------------------------------------------------------------------------- export
 
 
 def strip(images: Tensor, scale: int = 4, pad: int = 2) -> Image.Image:

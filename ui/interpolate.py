@@ -8,10 +8,11 @@ from collections.abc import Sequence
 import streamlit as st
 import torch
 
-from services.explore import decode_batches, frame_distance, path_at, phase_caption
+from services.explore import decode_batches, path_at, pixel_distance
 from services.live_views import released_t, scrub_payload
 from ui.common import show
 from ui.live import component, decoder_for, fallback_note
+from ui.moons import fits
 from vae.checkpoint import Checkpoint
 
 # (title, model key, checkpoint, the page's path z (S, D) from z_A to z_B) per model shown
@@ -23,19 +24,22 @@ def _frames_at(paths: Sequence[ModelPath], t: float, method: str) -> list[torch.
     return [decode_batches(ckpt.model, path_at(z[0], z[-1], [t], method))[0] for _, _, ckpt, z in paths]
 
 
-def _measure(paths: Sequence[ModelPath], t: float, method: str, train_x: torch.Tensor, ref_phase, images: str) -> None:
-    """The caption of the frame at t: each model's estimated phase (moons) and distance to the data's
-    nearest ``images`` (training or test)."""
+def _measure(
+    paths: Sequence[ModelPath], t: float, method: str, train_x: torch.Tensor, moons: bool, images: str
+) -> None:
+    """The caption of the frame at t: each model's distance to the data's nearest ``images`` (training or
+    test) and, on moons, the moon that fits it."""
+    frames = _frames_at(paths, t, method)
+    moon_fits = fits([x[None] for x in frames]) if moons else [None] * len(frames)
     parts = []
-    for (title, *_), x in zip(paths, _frames_at(paths, t, method)):
-        dist, phase = frame_distance(x[None], train_x, ref_phase)
-        text = phase_caption(phase, dist) if phase is not None else f"d={float(dist[0]):.3f}"
-        parts.append(f"{title}: {text}")
+    for (title, *_), x, fit in zip(paths, frames, moon_fits):
+        text = f"d={float(pixel_distance(x[None], train_x)[0]):.3f}"
+        parts.append(f"{title}: " + (f"{fit.caption(0)}, {text}" if fit is not None else text))
     st.caption(f"At t = {t:.3f}: " + " · ".join(parts) + f" (d: pixel distance to the nearest {images} image)")
 
 
 def scrubber(
-    paths: Sequence[ModelPath], method: str, train_x: torch.Tensor, ref_phase=None, images: str = "training"
+    paths: Sequence[ModelPath], method: str, train_x: torch.Tensor, moons: bool = False, images: str = "training"
 ) -> None:
     """Scrub t along every model's path: decoded live in the browser, measured here on release against
     ``train_x``, the data's ``images`` (training, or test where there are no training images)."""
@@ -57,4 +61,4 @@ def scrubber(
             with col:
                 show(x, caption=f"{title} · t = {t:.2f}", scale=max(1, -(-196 // side)))
     if t is not None:
-        _measure(paths, t, method, train_x, ref_phase, images)
+        _measure(paths, t, method, train_x, moons, images)

@@ -119,10 +119,50 @@ class Dataset:
 # --------------------------------------------------------------------------- moons
 
 
+Array = np.ndarray | torch.Tensor  # the moon renderer runs on either
+
+# The jitter's ranges: radius and centre shift as shares of the image side, tilt in radians.
+MOON_RADIUS = (0.30, 0.42)
+MOON_SHIFT = 0.08
+MOON_TILT = 0.5
+
+
 def phase_class(angle: np.ndarray | float) -> np.ndarray:
     """Phase angle in radians (0 new, pi/2 first quarter, pi full) -> index into PHASE_NAMES."""
     a = np.mod(np.asarray(angle, dtype=np.float64), 2 * math.pi)
     return (np.floor(a / (math.pi / 4) + 0.5).astype(np.int64)) % 8
+
+
+def moon_shapes(angle: Array, radius: Array, cx: Array, cy: Array, tilt: Array, size: int = 28) -> tuple[Array, ...]:
+    """The clean moon each geometry gives: phase angle, radius, centre (cx, cy) in pixels and terminator
+    tilt, each (N,) -> the disk's coverage, the lit part's coverage, and the disk coordinates dx, dy,
+    each broadcastable to (N, size, size). NumPy arrays in, NumPy out; torch tensors in, torch out
+    (differentiable: how services.moons fits a moon to a picture).
+
+    With (u, v) disk coordinates and u along the sun, a point is lit when s*u >= cos(angle) * sqrt(1 - v^2),
+    s = +1 waxing (lit on the right), -1 waning: the terminator is an ellipse of half-width |cos(angle)|.
+    """
+    xp = torch if isinstance(angle, torch.Tensor) else np
+    floor = 1e-12 if xp is torch else 0.0  # keeps sqrt's gradient finite at 0
+    angle = xp.remainder(angle, 2 * math.pi)
+    grid = (xp.arange(size) + 0.5)[None, None, :]
+    dx = (grid - cx[:, None, None]) / radius[:, None, None]  # (N, 1, S)
+    dy = (grid.reshape(1, size, 1) - cy[:, None, None]) / radius[:, None, None]  # (N, S, 1)
+    ct, st = xp.cos(tilt)[:, None, None], xp.sin(tilt)[:, None, None]
+    u = ct * dx + st * dy
+    v = -st * dx + ct * dy
+    px = 1.0 / radius[:, None, None]  # one pixel in disk units, for anti-aliasing
+    disk = xp.clip((1.0 - xp.sqrt(u**2 + v**2 + floor)) / px + 0.5, 0, 1)
+    s = xp.where(angle < math.pi, 1.0, -1.0)[:, None, None]
+    edge = xp.cos(angle)[:, None, None] * xp.sqrt(xp.clip(1 - v**2, floor, 1))
+    lit = xp.clip((s * u - edge) / px, 0, 1)  # no half-pixel offset: a new moon stays dark
+    return disk, lit, dx, dy
+
+
+def shade_moons(disk: Array, lit: Array, surface: Array | float = 1.0, gain: Array | float = 0.9) -> Array:
+    """Brightness of a moon from :func:`moon_shapes`: the lit part at ``gain`` times its ``surface``
+    (craters), faint earthshine (0.06) on the dark side."""
+    return disk * (gain * lit * surface + 0.06)
 
 
 def render_moons(
@@ -133,43 +173,29 @@ def render_moons(
 ) -> np.ndarray:
     """Render moon images for phase angles (N,) -> (N, size, size) float32 in [0, 1].
 
-    A disk lit from one side: with (u, v) disk coordinates and u along the sun, a point is lit
-    when s*u >= cos(angle) * sqrt(1 - v^2), s = +1 waxing (lit on the right), -1 waning; the
-    terminator is an ellipse of half-width |cos(angle)|. ``jitter`` adds random size, position,
-    terminator tilt, crater texture and noise.
+    ``jitter`` adds random size, position, terminator tilt (see :func:`moon_shapes`), crater texture
+    and noise.
     """
     rng = rng or np.random.default_rng(0)
     n = len(angle)
-    angle = np.mod(angle, 2 * math.pi)
     if jitter:
-        radius = rng.uniform(0.30, 0.42, n) * size
-        cx = size / 2 + rng.uniform(-0.08, 0.08, n) * size
-        cy = size / 2 + rng.uniform(-0.08, 0.08, n) * size
-        tilt = rng.uniform(-0.5, 0.5, n)
+        radius = rng.uniform(*MOON_RADIUS, n) * size
+        cx = size / 2 + rng.uniform(-MOON_SHIFT, MOON_SHIFT, n) * size
+        cy = size / 2 + rng.uniform(-MOON_SHIFT, MOON_SHIFT, n) * size
+        tilt = rng.uniform(-MOON_TILT, MOON_TILT, n)
     else:
         radius = np.full(n, 0.36 * size)
         cx = cy = np.full(n, size / 2)
         tilt = np.zeros(n)
-    grid = np.arange(size, dtype=np.float64) + 0.5
-    dx = (grid[None, None, :] - cx[:, None, None]) / radius[:, None, None]  # (N, 1, S)
-    dy = (grid[None, :, None] - cy[:, None, None]) / radius[:, None, None]  # (N, S, 1)
-    ct, st = np.cos(tilt)[:, None, None], np.sin(tilt)[:, None, None]
-    u = ct * dx + st * dy
-    v = -st * dx + ct * dy
-    r2 = u**2 + v**2
-    px = 1.0 / radius[:, None, None]  # one pixel in disk units, for anti-aliasing
-    disk = np.clip((1.0 - np.sqrt(r2)) / px + 0.5, 0, 1)
-    s = np.where(angle < math.pi, 1.0, -1.0)[:, None, None]
-    edge = np.cos(angle)[:, None, None] * np.sqrt(np.clip(1 - v**2, 0, 1))
-    lit = np.clip((s * u - edge) / px, 0, 1)  # no half-pixel offset: a new moon stays dark
-    surface = np.ones_like(r2)
+    disk, lit, dx, dy = moon_shapes(angle, radius, cx, cy, tilt, size)
+    surface = np.ones_like(disk * lit)
     if jitter:
         # A few dark maria/craters, fixed on the moon's face (so they move with it).
         for _ in range(4):
             mx, my = rng.uniform(-0.6, 0.6, (2, n, 1, 1))
             mr = rng.uniform(0.12, 0.3, (n, 1, 1))
             surface -= 0.25 * np.exp(-((dx - mx) ** 2 + (dy - my) ** 2) / (2 * mr**2))
-    img = disk * (0.9 * lit * surface + 0.06)  # faint earthshine on the dark side
+    img = shade_moons(disk, lit, surface)
     if jitter:
         img = img + rng.normal(0, 0.02, img.shape)
     return np.clip(img, 0, 1).astype(np.float32)
@@ -232,7 +258,8 @@ def cached_moons(n: int, size: int = 28, seed: int = 0) -> tuple[torch.Tensor, t
         x, angle = make_moons(n, size=size, seed=seed)
         return {"x": x.numpy(), "angle": angle.numpy()}
 
-    code = inspect.getsource(make_moons) + inspect.getsource(render_moons) + np.__version__
+    code = inspect.getsource(make_moons) + inspect.getsource(render_moons) + inspect.getsource(moon_shapes)
+    code += inspect.getsource(shade_moons) + np.__version__
     arrays = disk_cached("moons", f"{n}:{size}:{seed}:{code}", make)
     return torch.from_numpy(arrays["x"]), torch.from_numpy(arrays["angle"])
 

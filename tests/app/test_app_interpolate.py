@@ -21,7 +21,8 @@ from vae.data import PHASE_NAMES
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "pages" / "3_Interpolate.py")
 ROWS = ["VAE · moons-vae", "AE · moons-ae", "pixel cross-fade"]
-PHASE = re.compile(rf"^({'|'.join(PHASE_NAMES)}) (\d+)° \(d=(\d+\.\d{{3}})\)$")
+NAMES = [*PHASE_NAMES, "crescent", "half moon", "gibbous"]
+PHASE = re.compile(rf"^({'|'.join(NAMES)}) (\d+)% lit \(fit (\d+\.\d{{3}})(: no moon fits)?\)$")
 ENDPOINT = re.compile(rf"^({'|'.join(PHASE_NAMES)}) #(\d+)$")
 
 pytestmark = pytest.mark.skipif(
@@ -54,7 +55,7 @@ def phase_captions(at: AppTest) -> list[list[re.Match]]:
 
 def chart_lengths(at: AppTest) -> dict[str, int]:
     """Trace name -> number of points on the 'how far from the data' chart."""
-    (chart,) = at.get("plotly_chart")
+    chart = at.get("plotly_chart")[0]  # the first chart; on moons the latent plane follows
     out = {}
     for trace in json.loads(chart.proto.spec)["data"]:
         y = trace["y"]
@@ -87,10 +88,11 @@ def test_default_is_the_full_moon_to_first_quarter_example(app):
     assert steps == 9
     for row in phases:
         assert len(row) == steps
-        assert row[0].group(1) == "full moon" and row[-1].group(1) == "first quarter"
-        assert all(0 <= int(m.group(2)) < 360 and float(m.group(3)) >= 0 for m in row)
-    # The cross-fade starts and ends on real test images: close to the training moons.
-    assert float(phases[2][0].group(3)) < 0.2 and float(phases[2][-1].group(3)) < 0.2
+        assert int(row[0].group(2)) >= 90 and 40 <= int(row[-1].group(2)) <= 65  # full to half
+        assert all(0 <= int(m.group(2)) <= 100 and float(m.group(3)) >= 0 for m in row)
+    # The cross-fade starts and ends on real test moons, which fit a moon; its midpoint, a blend, does not.
+    assert phases[2][0].group(4) is None and phases[2][-1].group(4) is None
+    assert phases[2][steps // 2].group(4) == ": no moon fits"
 
     assert chart_lengths(app) == {title: steps for title in ROWS}
     assert [d.proto.label for d in app.get("download_button")] == ["Download PNG strip", "Download GIF"]
@@ -120,7 +122,7 @@ def test_slerp_changes_the_latent_paths_only(app):
     assert after[2][1] != before[2][1] and after[3][1] != before[3][1]  # the VAE's and the AE's paths
     assert after[4] == before[4]  # the pixel cross-fade does not live in latent space
     phases = phase_captions(app)
-    assert all(row[0].group(1) == "full moon" and row[-1].group(1) == "first quarter" for row in phases)
+    assert all(int(row[0].group(2)) >= 90 and 40 <= int(row[-1].group(2)) <= 65 for row in phases)
 
 
 def test_random_endpoint(app):
@@ -146,12 +148,40 @@ def test_random_endpoint(app):
     assert both[0] == second[0] and both[1] != before[1] and ENDPOINT.match(both[1][0])
 
 
+def test_the_moon_argument_in_the_latent_plane(app):
+    charts = at_charts(app)
+    assert len(charts) == 2
+    plane = charts[1]
+    titles = [a["text"] for a in plane["layout"]["annotations"]]
+    assert titles == ["VAE · moons-vae", "AE · moons-ae"]
+    names = {t.get("name") for t in plane["data"]}
+    assert {"±1σ of A and B", "±2σ of A and B", "±1σ of q(z|x), codes near the path", "path"} <= names
+    paths = [t for t in plane["data"] if t.get("name") == "path"]
+    assert [p["text"] for p in paths] == [["A", *map(str, range(1, 8)), "B"]] * 2
+    verdicts = [m.value for m in app.markdown if m.value.startswith(("**VAE · moons-vae**:", "**AE · moons-ae**:"))]
+    assert verdicts[0].startswith("**VAE · moons-vae**: 7 of 7 in-between frames fit a moon")
+    assert "in order" in verdicts[0]
+    assert verdicts[1].startswith("**AE · moons-ae**: its midpoint fits no moon")
+    table = app.dataframe[0].value
+    assert list(table["step"]) == ["A", *map(str, range(1, 8)), "B"]
+    covers = table["VAE · moons-vae: whose noise covers the step"]
+    assert all(re.match(r"^\d+ codes' 95% regions; \d+% of q\(z\) there from images labelled ", c) for c in covers)
+    assert all(c.endswith("no noise covers it") for c in table["AE · moons-ae: nearest code"])
+    app.slider(key="ip_steps").set_value(5).run()
+    assert list(app.dataframe[0].value["step"]) == ["A", "1", "2", "3", "B"]
+
+
+def at_charts(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
 def test_a_model_without_a_partner_and_without_moons():
     at = page_on_model(PAGE, "digits-vae")
     assert not at.error
     assert rows(at) == ["VAE · digits-vae", "pixel cross-fade"]
     assert any(c.value.startswith("No checkpoint of the other kind") for c in at.caption)
     assert phase_captions(at) == []  # phases are for moons only
+    assert len(at_charts(at)) == 1 and not [d for d in at.dataframe]  # and so is the moon argument
     pics = pictures(at)
     assert len(pics) == 4
     assert re.fullmatch(r"\d #\d+", pics[0][0]) and re.fullmatch(r"\d #\d+", pics[1][0])
@@ -199,11 +229,12 @@ def test_a_released_t_is_measured_and_belongs_to_its_path(app):
     send(app, "ip_scrub", state={"t": {"t": 0.0, "path": d["path"]}})
     no_exception(app)
     (text,) = released(app)
-    assert text.startswith("At t = 0.000: VAE · moons-vae: full moon ") and "AE · moons-ae: full moon " in text
+    assert re.match(r"At t = 0\.000: VAE · moons-vae: (full moon|gibbous) (9\d|100)% lit \(fit 0\.\d{3}\), d=", text)
+    assert re.search(r"AE · moons-ae: (full moon|gibbous) (9\d|100)% lit", text)
     assert view_data(app, "ip_scrub") == d  # a release does not re-mount the view
     send(app, "ip_scrub", state={"t": {"t": 1.0, "path": d["path"]}})
     (text,) = released(app)
-    assert text.startswith("At t = 1.000: VAE · moons-vae: first quarter ")
+    assert re.match(r"At t = 1\.000: VAE · moons-vae: (first quarter|half moon) [4-6]\d% lit", text)
 
     app.radio(key="ip_method").set_value("slerp").run()
     no_exception(app)
@@ -225,5 +256,5 @@ def test_without_the_runtime_the_server_decodes_t(no_runtime):
     assert text.startswith("At t = 0.500: VAE · moons-vae: ")
     at.slider(key="ip_t").set_value(0.0).run()
     no_exception(at)
-    assert released(at)[0].startswith("At t = 0.000: VAE · moons-vae: full moon ")
+    assert re.match(r"At t = 0\.000: VAE · moons-vae: (full moon|gibbous) (9\d|100)% lit", released(at)[0])
     assert pictures(at)[2][1] != pics[2][1]

@@ -14,8 +14,6 @@ from PIL import Image
 from services.explore import (
     crossfade,
     decode_batches,
-    estimate_phase,
-    frame_distance,
     gif_bytes,
     interpolate,
     latent_path,
@@ -24,7 +22,6 @@ from services.explore import (
     nearest,
     path_at,
     path_metrics,
-    phase_caption,
     phase_name,
     pixel_distance,
     png_bytes,
@@ -33,7 +30,7 @@ from services.explore import (
     strip,
     traversal,
 )
-from vae.data import PHASE_NAMES, make_moons, render_moons
+from vae.data import make_moons
 
 # --------------------------------------------------------------------------- paths in z
 
@@ -219,45 +216,6 @@ def test_moon_pair_without_exact_phases_raises():
     x = torch.zeros(3, 1, 28, 28)
     with pytest.raises(ValueError):
         moon_pair(x, torch.tensor([0.1, 0.2, 0.3]))
-
-
-def test_estimate_phase_recovers_clean_moons():
-    ref_angle = np.linspace(0, 2 * math.pi, 120, endpoint=False)
-    ref = torch.from_numpy(render_moons(ref_angle, jitter=False)).unsqueeze(1)
-    ref_phase = torch.from_numpy(ref_angle.astype(np.float32))
-    query = np.array([0.6, math.pi / 2, 2.0, math.pi, 3.9, 3 * math.pi / 2, 5.6])
-    x = torch.from_numpy(render_moons(query, jitter=False)).unsqueeze(1)
-    est, dist = estimate_phase(x, ref, ref_phase)
-    assert est.shape == dist.shape == (len(query),)
-    assert ((est >= 0) & (est < 2 * math.pi)).all()
-    err = torch.remainder(est.double() - torch.from_numpy(query) + math.pi, 2 * math.pi) - math.pi
-    assert err.abs().max().item() < 0.15, err  # within 9 degrees (a named phase spans 45)
-    assert [phase_name(a) for a in est.tolist()][1:6:2] == ["first quarter", "full moon", "last quarter"]
-    # Moons that are in the reference set itself are at distance 0 from it.
-    _, d0 = estimate_phase(ref[::10], ref, ref_phase)
-    assert torch.allclose(d0, torch.zeros_like(d0), atol=1e-3)  # cdist rounding
-    assert (dist < 0.1).all()
-
-
-def test_estimate_phase_averages_on_the_circle_across_new_moon():
-    ref_angle = np.array([6.2, 6.25, 0.03, 0.08], dtype=np.float64)  # both sides of 0
-    ref = torch.from_numpy(render_moons(ref_angle, jitter=False)).unsqueeze(1)
-    est, _ = estimate_phase(ref[:1], ref, torch.from_numpy(ref_angle.astype(np.float32)), k=4)
-    a = est.item()
-    assert min(a, 2 * math.pi - a) < 0.1  # near 0, not near pi (the naive mean)
-    assert PHASE_NAMES[0] == phase_name(a)
-
-
-def test_frame_distance_with_and_without_phases():
-    ref_angle = np.linspace(0, 2 * math.pi, 40, endpoint=False)
-    ref = torch.from_numpy(render_moons(ref_angle, jitter=False)).unsqueeze(1)
-    phase_ref = torch.from_numpy(ref_angle.astype(np.float32))
-    dist, phase = frame_distance(ref[:3], ref, phase_ref)
-    assert torch.allclose(dist, torch.zeros(3), atol=1e-3) and phase.shape == (3,)
-    plain, none = frame_distance(ref[:3] * 0.5, ref)
-    assert none is None and torch.equal(plain, pixel_distance(ref[:3] * 0.5, ref))
-    caption = phase_caption(torch.tensor([math.pi, math.pi / 2]), torch.tensor([0.0123, 0.5]))
-    assert caption == "full moon 180° (d=0.012) · first quarter 90° (d=0.500)"
 
 
 # --------------------------------------------------------------------------- export

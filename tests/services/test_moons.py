@@ -1,0 +1,125 @@
+"""services.moons: fitting a moon to a picture, the story a path tells, and the latent plane of the argument."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from services.explore import crossfade, latent_path, moon_pair
+from services.moons import MoonFit, _chi2_95, fit_moons, moon_plane, story
+from vae.checkpoint import load_checkpoint
+from vae.data import make_moons, moon_shapes, shade_moons
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def clean(angle, radius=10.0, cx=14.0, cy=14.0, tilt=0.0) -> torch.Tensor:
+    n = len(angle)
+    args = [np.asarray(angle, dtype=np.float64)] + [np.full(n, v, dtype=np.float64) for v in (radius, cx, cy, tilt)]
+    disk, lit, _, _ = moon_shapes(*args)
+    return torch.from_numpy(shade_moons(disk, lit)).float().unsqueeze(1)
+
+
+def test_fit_recovers_clean_moons_wherever_they_sit():
+    angle = np.array([0.9, math.pi / 2, 2.3, 4.0, 3 * math.pi / 2, 5.4])
+    x = torch.cat([clean(angle[:3], radius=9.0, cx=12.5, cy=15.0, tilt=0.3), clean(angle[3:], radius=11.0, cx=15.5)])
+    fit = fit_moons(x)
+    assert fit.phase.shape == fit.error.shape == (6,)
+    err = torch.remainder(fit.phase.double() - torch.from_numpy(angle) + math.pi, 2 * math.pi) - math.pi
+    assert err.abs().max() < math.radians(6), err
+    assert (fit.error < 0.03).all() and fit.is_moon.all()
+    assert fit.side_clear.all()  # half and crescent moons show their side plainly
+    assert [fit.name(i) for i in (1, 4)] == ["first quarter", "last quarter"]
+
+
+def test_lit_fraction_and_names_of_full_and_new_moons():
+    fit = MoonFit(torch.tensor([math.pi, 0.0, 2.6]), torch.tensor([0.01, 0.01, 0.2]), torch.tensor([False] * 3))
+    assert fit.lit.tolist() == pytest.approx([1.0, 0.0, (1 - math.cos(2.6)) / 2])
+    assert fit.name(0) == "full moon" and fit.name(1) == "new moon"
+    assert fit.name(2) == "gibbous"  # its side is not clear: no waxing/waning claimed
+    assert fit.is_moon.tolist() == [True, True, False]
+    assert fit.caption(2).endswith("(fit 0.200: no moon fits)") and fit.caption(0) == "full moon 100% lit (fit 0.010)"
+
+
+def test_real_moons_fit_within_the_limit_and_blends_do_not():
+    x, _ = make_moons(120, seed=3)  # craters, noise, random size, place and tilt
+    fit = fit_moons(x)
+    assert fit.is_moon.float().mean() >= 0.97, fit.error.max()
+    # A cross-fade of a full moon and a half moon has two lit levels: no moon fits its midpoint.
+    full, half = clean([math.pi]), clean([math.pi / 2])
+    blend = fit_moons(crossfade(full[0], half[0], 5))
+    assert blend.is_moon[[0, -1]].all() and not blend.is_moon[2]
+    junk = fit_moons(
+        torch.stack([torch.full((1, 28, 28), 0.5), torch.rand(1, 28, 28, generator=torch.Generator().manual_seed(0))])
+    )
+    assert not junk.is_moon.any()
+
+
+def test_fit_is_deterministic_and_takes_no_pictures():
+    x = clean([2.0, 4.5])
+    a, b = fit_moons(x), fit_moons(x)
+    assert torch.equal(a.phase, b.phase) and torch.equal(a.error, b.error)
+    assert fit_moons(torch.zeros(0, 1, 28, 28)).phase.shape == (0,)
+
+
+def test_story_of_a_path():
+    def fit(lit, err=0.02):
+        phase = torch.arccos(1 - 2 * torch.tensor(lit))
+        return MoonFit(phase, torch.full((len(lit),), err), torch.ones(len(lit), dtype=torch.bool))
+
+    s = story(fit([1.0, 0.9, 0.8, 0.7, 0.6, 0.5]))
+    assert s["all_moons"] and s["in_order"] and s["largest_step"] == pytest.approx(0.2)
+    assert not story(fit([1.0, 0.6, 0.9, 0.5]))["in_order"]
+    assert story(fit([1.0, 0.99, 0.995, 0.5]))["in_order"]  # a step back of 0.005 is rounding
+    assert story(fit([1.0, 0.98, 0.5]))["largest_step"] == pytest.approx(0.96)
+    assert not story(fit([1.0, 0.5], err=0.2))["all_moons"]
+
+
+@pytest.mark.parametrize("d, expected", [(2, 5.991), (8, 15.507), (16, 26.296), (32, 46.194)])
+def test_chi2_quantile(d, expected):
+    assert _chi2_95(d) == pytest.approx(expected, rel=1e-4)
+
+
+def test_moon_plane_of_a_vae_and_of_an_ae():
+    g = torch.Generator().manual_seed(0)
+    mean = torch.cat([torch.randn(100, 4, generator=g) * 0.3, torch.randn(100, 4, generator=g) * 0.3 + 2])
+    std = torch.full((200, 4), 0.5)
+    phase = torch.cat([torch.full((100,), math.pi), torch.full((100,), math.pi / 2)])
+    path = torch.stack([torch.full((4,), 2.0 * t) for t in (0.0, 0.5, 1.0)])  # cluster to cluster, |b - a| = 4
+    vae = moon_plane(mean, std, phase, path, end_std=torch.full((2, 4), 0.5))
+    assert vae.path[0].tolist() == pytest.approx([0, 0]) and vae.path[-1].tolist() == pytest.approx([4.0, 0], abs=1e-9)
+    assert vae.codes.shape == (200, 2) and vae.covs.shape == (200, 2, 2) and vae.end_covs.shape == (2, 2, 2)
+    # A plane of unit vectors: an isotropic sigma of 0.5 stays 0.25 in variance.
+    np.testing.assert_allclose(vae.covs[0], np.eye(2) * 0.25, atol=1e-9)
+    assert vae.covered[0] > 50 and vae.covered[-1] > 50  # the ends lie in their clusters' noise
+    assert vae.cover_phase[0] == "full moon" and vae.cover_phase[-1] == "first quarter"
+    assert vae.cover_share[0] > 0.99 and 0 < vae.covered[1] < vae.covered[0]  # the midpoint: a few clouds' tails
+    ae = moon_plane(mean, None, phase, path)
+    assert ae.covs is None and ae.covered is None and ae.cover_phase is None
+    assert ae.nearest[1] > ae.spacing  # nothing lives between the clusters of an AE
+    np.testing.assert_allclose(ae.codes, vae.codes)
+
+
+@pytest.mark.skipif(
+    not all((ROOT / "checkpoints" / f"{n}.safetensors").exists() for n in ("moons-vae", "moons-ae")),
+    reason="the moons checkpoints are not committed",
+)
+def test_the_committed_pair_tells_the_moon_story():
+    from vae.data import load_dataset
+
+    data = load_dataset("moons")
+    a, b = moon_pair(data.test_x, data.extra["test_phase"])
+    fits = {}
+    for name in ("moons-vae", "moons-ae"):
+        _, frames = latent_path(
+            load_checkpoint(ROOT / "checkpoints" / f"{name}.safetensors").model, data.test_x[a], data.test_x[b], 9
+        )
+        fits[name] = fit_moons(frames)
+    vae, ae = story(fits["moons-vae"]), fits["moons-ae"]
+    assert vae["all_moons"] and vae["in_order"], vae  # every VAE frame a moon, the phase one way
+    assert float(fits["moons-vae"].lit[0]) > 0.9 and float(fits["moons-vae"].lit[-1]) < 0.6
+    assert not bool(ae.is_moon[4]), ae.error  # the AE's midpoint: no moon fits it

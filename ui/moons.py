@@ -1,0 +1,230 @@
+"""The Interpolate page's moon argument: each frame's fitted phase, and the latent plane where the VAE's
+noise clouds cover the path while the AE's points leave it bare (services.moons)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+import torch
+from plotly.subplots import make_subplots
+
+from services.maps import ellipse_axes, ellipse_outline
+from services.moons import MOON_FIT_LIMIT, MoonFit, MoonPlane, fit_moons, moon_plane, story
+from ui.figures import MARGIN
+from vae.data import PHASE_NAMES, phase_class
+from vae.models import VAE
+
+# The eight phases around the colour wheel: neighbours in phase get neighbouring hues.
+PHASE_COLOURS = ["#4c4c66", "#6a5acd", "#1f77b4", "#17becf", "#f2c14e", "#ff7f0e", "#d62728", "#9467bd"]
+
+
+@st.cache_data(show_spinner="Fitting a moon to every frame…", max_entries=64)
+def fit_frames(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`services.moons.fit_moons` of frames (N, 1, S, S), cached by their pixels: (phase, error, side)."""
+    f = fit_moons(torch.from_numpy(frames))
+    return f.phase.numpy(), f.error.numpy(), f.side_clear.numpy()
+
+
+def fits(rows: Sequence[torch.Tensor]) -> list[MoonFit]:
+    """One moon fit per row of frames, fitted in one batch."""
+    phase, error, side = fit_frames(torch.cat(list(rows)).numpy())
+    out, i = [], 0
+    for r in rows:
+        sl = slice(i, i + len(r))
+        out.append(MoonFit(torch.from_numpy(phase[sl]), torch.from_numpy(error[sl]), torch.from_numpy(side[sl])))
+        i += len(r)
+    return out
+
+
+def row_caption(fit: MoonFit) -> str:
+    """Each frame's fitted phase: "full moon 100% lit (fit 0.043) · gibbous 93% lit (fit 0.039) · …"."""
+    return " · ".join(fit.caption(i) for i in range(len(fit.phase)))
+
+
+@st.cache_resource(show_spinner="Encoding the data's q(z|x)…", max_entries=16)
+def _posteriors(key: str, _model: VAE, _x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Means and sigmas (N, D) of q(z|x) for images x (sigma None for an AE), cached under ``key``."""
+    _model.eval()
+    with torch.no_grad():
+        q = _model.encode(_x.to(_model.device))
+    return q.mean.cpu(), None if q.deterministic else q.std.cpu()
+
+
+def _ellipses(centres: np.ndarray, covs: np.ndarray, k: float) -> tuple[list, list]:
+    xs: list = []
+    ys: list = []
+    for c, a in zip(centres, ellipse_axes(covs)):
+        pts = ellipse_outline(c, a, k, n=33)
+        xs += [*pts[:, 0].tolist(), None]
+        ys += [*pts[:, 1].tolist(), None]
+    return xs, ys
+
+
+def _panel(fig: go.Figure, col: int, plane: MoonPlane, show_legend: bool) -> None:
+    """One model's plane: data codes by phase, their noise (VAE), the ends' ±1σ/±2σ and the path."""
+    cls = phase_class(plane.data_phase)
+    for k, name in enumerate(PHASE_NAMES):
+        m = cls == k
+        fig.add_trace(
+            go.Scatter(
+                x=plane.codes[m, 0],
+                y=plane.codes[m, 1],
+                mode="markers",
+                name=name,
+                legendgroup=name,
+                showlegend=show_legend,
+                marker={"size": 4, "color": PHASE_COLOURS[k], "opacity": 0.55},
+                hovertemplate=f"{name}<extra></extra>",
+            ),
+            row=1,
+            col=col,
+        )
+    if plane.covs is not None:
+        # The noise of the codes nearest the path: the clouds the argument is about.
+        near = np.argsort(np.linalg.norm(plane.codes[:, None] - plane.path[None], axis=-1).min(1))[:60]
+        xs, ys = _ellipses(plane.codes[near], plane.covs[near], 1.0)
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="lines",
+                name="±1σ of q(z|x), codes near the path",
+                hoverinfo="skip",
+                showlegend=show_legend,
+                line={"width": 0.7, "color": "rgba(120,120,120,0.5)"},
+            ),
+            row=1,
+            col=col,
+        )
+    if plane.end_covs is not None:
+        for k, dash in ((1.0, "solid"), (2.0, "dash")):
+            xs, ys = _ellipses(plane.path[[0, -1]], plane.end_covs, k)
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=ys,
+                    mode="lines",
+                    name=f"±{k:g}σ of A and B",
+                    hoverinfo="skip",
+                    showlegend=show_legend,
+                    line={"width": 2, "color": "#ff4b4b", "dash": dash},
+                ),
+                row=1,
+                col=col,
+            )
+    if plane.covered is not None:
+        colour = ["#2ca02c" if c > 0 else "#000000" for c in plane.covered]
+        hover = [f"step {i}: inside the 95% noise region of {c} data codes" for i, c in enumerate(plane.covered)]
+    else:
+        ratio = plane.nearest / max(plane.spacing, 1e-12)
+        colour = ["#000000"] * len(plane.path)
+        hover = [f"step {i}: {r:.1f}× the codes' usual spacing from the nearest code" for i, r in enumerate(ratio)]
+    labels = ["A"] + [str(i) for i in range(1, len(plane.path) - 1)] + ["B"]
+    fig.add_trace(
+        go.Scatter(
+            x=plane.path[:, 0],
+            y=plane.path[:, 1],
+            mode="lines+markers+text",
+            text=labels,
+            textposition="top center",
+            name="path",
+            showlegend=show_legend,
+            hovertext=hover,
+            hoverinfo="text",
+            line={"color": "#000000", "width": 1.5},
+            marker={"size": 9, "color": colour, "line": {"width": 1, "color": "#ffffff"}},
+        ),
+        row=1,
+        col=col,
+    )
+
+
+def plane_figure(planes: Sequence[tuple[str, MoonPlane]]) -> go.Figure:
+    """The models' latent planes side by side (equal axes in each)."""
+    fig = make_subplots(rows=1, cols=len(planes), subplot_titles=[t for t, _ in planes], horizontal_spacing=0.06)
+    for col, (_, plane) in enumerate(planes, start=1):
+        _panel(fig, col, plane, show_legend=col == 1)
+        fig.update_xaxes(title_text="towards B", row=1, col=col)
+        fig.update_yaxes(
+            title_text="the codes' main spread across it", scaleanchor=f"x{col if col > 1 else ''}", row=1, col=col
+        )
+    fig.update_layout(height=460, margin={**MARGIN, "t": 50}, legend={"orientation": "h", "y": -0.2})
+    return fig
+
+
+def plane_of(
+    title: str,
+    key: str,
+    model: VAE,
+    ref_x: torch.Tensor,
+    ref_phase: torch.Tensor,
+    xa: torch.Tensor,
+    xb: torch.Tensor,
+    z: torch.Tensor,
+) -> MoonPlane:
+    """A model's plane for a path z (S, D) between the codes of xa and xb, among the reference images' codes."""
+    mean, std = _posteriors(key, model, ref_x)
+    end_std = _posteriors(
+        f"{key}:ends:{hash(xa.numpy().tobytes())}:{hash(xb.numpy().tobytes())}", model, torch.stack([xa, xb])
+    )[1]
+    return moon_plane(mean, std, ref_phase[: len(mean)], z, end_std)
+
+
+def verdict(title: str, fit: MoonFit, kind: str) -> str:
+    """What the fitted frames of one model's path say, in one sentence."""
+    s = story(fit)
+    inner = fit.error[1:-1]
+    if kind == "vae":
+        moons = f"{int((inner <= MOON_FIT_LIMIT).sum())} of {len(inner)} in-between frames fit a moon"
+    else:
+        mid = len(fit.error) // 2
+        moons = (
+            f"its midpoint {'fits a moon' if bool(fit.is_moon[mid]) else 'fits no moon'} "
+            f"(fit {float(fit.error[mid]):.3f})"
+        )
+    order = "in order" if s["in_order"] else "out of order"
+    lit = f"{100 * float(fit.lit[0]):.0f}% → {100 * float(fit.lit[-1]):.0f}% lit, {order}"
+    return f"**{title}**: {moons}; the phase goes {lit}."
+
+
+def step_table(fits_by_title: Sequence[tuple[str, MoonFit]], planes: Sequence[tuple[str, MoonPlane]]) -> dict:
+    """Per step of the path: each model's fitted frame, and (VAE) whose noise covers it, (AE) how bare it is."""
+    n = len(fits_by_title[0][1].phase)
+    table: dict[str, list] = {"step": ["A"] + [str(i) for i in range(1, n - 1)] + ["B"]}
+    for (title, fit), (_, plane) in zip(fits_by_title, planes):
+        table[f"{title}: frame"] = [fit.caption(i) for i in range(n)]
+        if plane.covered is not None:
+            table[f"{title}: whose noise covers the step"] = [
+                f"{c} codes' 95% regions; {100 * s:.0f}% of q(z) there from images labelled {p}"
+                for c, p, s in zip(plane.covered, plane.cover_phase, plane.cover_share)
+            ]
+        else:
+            table[f"{title}: nearest code"] = [
+                f"{d / max(plane.spacing, 1e-12):.1f}× the usual spacing; no noise covers it" for d in plane.nearest
+            ]
+    return table
+
+
+def moon_argument(
+    paths: Sequence[tuple[str, str, VAE, torch.Tensor]],
+    row_fits: Sequence[MoonFit],
+    xa: torch.Tensor,
+    xb: torch.Tensor,
+    ref_x: torch.Tensor,
+    ref_phase: torch.Tensor,
+) -> None:
+    """The section: the planes, the verdicts and the step table, for paths (title, key, model, z (S, D))."""
+    st.subheader("The moon argument, in the latent space")
+    planes = [(t, plane_of(t, key, m, ref_x, ref_phase, xa, xb, z)) for t, key, m, z in paths]
+    st.plotly_chart(plane_figure(planes), key="ip_moon_plane")
+    for (title, _, model, _), fit in zip(paths, row_fits):
+        st.markdown(verdict(title, fit, model.config.kind))
+    st.dataframe(step_table(list(zip([p[0] for p in paths], row_fits)), planes), key="ip_moon_steps", hide_index=True)
+    st.caption(
+        f"A frame fits a moon when the data set's own renderer, fitted to it, leaves an RMS error ≤ {MOON_FIT_LIMIT}"
+        " (99% of real test moons, craters and noise included, fit within 0.096). A step is covered when it lies"
+        " inside the 95% region of a data code's q(z|x) in all dimensions; the plane shows two of them."
+    )
