@@ -94,39 +94,41 @@ def evaluate(
     batch_size: int = 500,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    iwae_limit: int | None = None,
 ) -> dict[str, float | int | None]:
-    """Average test metrics in nats per image.
+    """Average test metrics in nats per image over x (N, C, H, W).
 
     Returns ``elbo``, ``recon``, ``kl``, ``iwae`` (None if ``iwae_k`` is 0 or for an AE),
-    ``iwae_k``, ``iwae_n`` (the images it covers), ``active_units`` (dimensions whose mean KL
-    exceeds 0.01 nats) and ``n``.
+    ``iwae_k``, ``iwae_n`` (the images it covers: the first ``iwae_limit``, default all, while the
+    ELBO covers all N), ``active_units`` (dimensions whose mean KL exceeds 0.01 nats) and ``n``.
+    ``progress(done, N)`` is called after each batch of ``batch_size`` images.
     """
     model.eval()
     gen = _generator(model, seed)
+    # IWAE draws from a stream of its own: the ELBO does not depend on iwae_k or iwae_limit, and
+    # (iwae_bound drawing image by image) the first M images' IWAE does not depend on iwae_limit.
+    iw_gen = _generator(model, seed + 1)
     sums = torch.zeros(3, dtype=torch.float64)
     iwae_sum = 0.0
     do_iwae = iwae_k > 0 and not model.deterministic
-    # IWAE decodes iwae_k samples per image: keep the decoded batch near 50k images.
-    iw_batch = max(1, min(batch_size, 50_000 // max(iwae_k, 1)))
-    for i in range(0, len(x), batch_size):
+    n = len(x)
+    n_iw = (n if iwae_limit is None else max(0, min(iwae_limit, n))) if do_iwae else 0
+    for i in range(0, n, batch_size):
         xb = x[i : i + batch_size].to(model.device)
         sums += split_terms(model, xb, batch_size, generator=gen).sum(0).double().cpu()
-        if do_iwae:
-            for j in range(0, len(xb), iw_batch):
-                iw = iwae_bound(model, xb[j : j + iw_batch], iwae_k, chunk=min(iwae_k, 1000), generator=gen)
-                iwae_sum += iw.sum().item()
+        if i < n_iw:  # iwae_bound batches images x samples itself, to its memory budget
+            iwae_sum += iwae_bound(model, xb[: n_iw - i], iwae_k, generator=iw_gen).double().sum().item()
         if progress:
-            progress(min(i + batch_size, len(x)), len(x))
-    n = len(x)
+            progress(min(i + batch_size, n), n)
     kl_dims = kl_by_dimension(model, x) if not model.deterministic else None
     elbo, recon, kl = (sums / max(n, 1)).tolist()
     return {
         "elbo": elbo,
         "recon": recon,
         "kl": kl,
-        "iwae": iwae_sum / n if do_iwae else None,
-        "iwae_k": iwae_k if do_iwae else 0,
-        "iwae_n": n if do_iwae else 0,
+        "iwae": iwae_sum / n_iw if n_iw else None,
+        "iwae_k": iwae_k if n_iw else 0,
+        "iwae_n": n_iw,
         "active_units": int((kl_dims > ACTIVE_UNIT_NATS).sum()) if kl_dims is not None else None,
         "n": n,
     }

@@ -87,22 +87,137 @@ def elbo_terms(
     return ElboTerms(elbo=recon - kl, recon=recon, kl=kl, loss=-(recon - cfg.beta * kl).mean())
 
 
-@torch.no_grad()
-def iwae_bound(model: VAE, x: Tensor, k: int, chunk: int = 500, generator: torch.Generator | None = None) -> Tensor:
+IWAE_MEMORY_MB = 128.0  # default budget for one decoder call's two largest activations (see iwae_bound)
+
+
+def _decoder_row_floats(model: VAE, like: Tensor) -> int:
+    """The largest tensor (in elements) that decoding one code creates: the decoder's widest
+    activation or its logits, whichever is bigger. One probe decode of a single zero code, with
+    forward hooks on every module, so subclasses and conv decoders are sized alike."""
+    widest = [int(math.prod(like.shape[1:]))]
+
+    def hook(_module, _inputs, out) -> None:
+        if isinstance(out, Tensor):
+            widest.append(out[0].numel() if out.dim() else 1)
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    try:
+        model.decode_logits(torch.zeros(1, model.latent_dim, dtype=like.dtype, device=like.device))
+    finally:
+        for h in handles:
+            h.remove()
+    return max(widest)
+
+
+def _softplus_sum(logits: Tensor, group: int = 16) -> Tensor:
+    """sum_j softplus(l_j) over the last dim: (..., P) -> (...).
+
+    softplus(l) = max(l, 0) + log(1 + e^-|l|); the logs are taken of products of ``group`` factors
+    in (1, 2] (at most 2^16, exact enough in float32: ~1e-6 relative per product), so one log per
+    16 pixels instead of one log1p each; ~1.4x faster than F.softplus on a 2-core EPYC, and within
+    float32 summation error of it. Falls back to F.softplus when P is not a multiple of ``group``.
+    """
+    p = logits.shape[-1]
+    if p % group:
+        return F.softplus(logits).sum(-1)
+    factors = logits.abs().neg_().exp_().add_(1.0)  # 1 + e^-|l| in (1, 2]
+    logs = factors.view(*logits.shape[:-1], p // group, group).prod(-1).log_().sum(-1)
+    return logits.clamp(min=0).sum(-1) + logs
+
+
+def _chunk_log_likelihood(x: Tensor, logits: Tensor, likelihood: str, log_sigma: Tensor) -> Tensor:
+    """log p(x|z) for g images x (g, P) and their decoded codes, logits (g, m, P): (g, m).
+
+    Never materialises x broadcast to the logits' shape. Bernoulli: log p = sum_j x_j l_j - softplus(l_j)
+    (-BCE with logits, exact for any x in [0, 1]); the first sum is one batched matmul. Gaussian:
+    -||x - sigmoid(l)||^2 / (2 sigma^2) minus the normaliser, squared differences formed in place.
+    """
+    if likelihood == "bernoulli":
+        xl = torch.bmm(logits, x.unsqueeze(-1)).squeeze(-1)  # (g, m)
+        return xl - _softplus_sum(logits)
+    if likelihood == "gaussian":
+        sq = torch.sigmoid(logits).sub_(x.unsqueeze(1)).square_().sum(-1)  # (g, m)
+        n = x.shape[-1]
+        return -0.5 * sq * torch.exp(-2 * log_sigma) - n * (log_sigma + 0.5 * LOG_2PI)
+    raise ValueError(f"unknown likelihood {likelihood!r}")
+
+
+def _log_weights(model: VAE, x: Tensor, mu: Tensor, logvar: Tensor, eps: Tensor) -> Tensor:
+    """log p(x, z) - log q(z|x) at z = mu + sigma * eps, for g images: x (g, P), mu and logvar (g, D),
+    eps (g, m, D) -> (g, m) in float64.
+
+    log p(z) - log q(z|x) = -|z|^2/2 + |eps|^2/2 + sum(logvar)/2: the log 2 pi terms cancel and
+    (z - mu)^2 / sigma^2 is eps^2 exactly, so no division by a tiny sigma. These sums are over D
+    only, so they are formed in float64 for free; the pixel sums stay float32 (relative error
+    ~1e-7 of a few hundred nats, far below the Monte Carlo error of the bound).
+    """
+    g, m, d = eps.shape
+    z = mu.unsqueeze(1) + torch.exp(0.5 * logvar).unsqueeze(1) * eps  # (g, m, D)
+    logits = model.decode_logits(z.reshape(g * m, d)).reshape(g, m, -1)  # (g, m, P)
+    log_px_z = _chunk_log_likelihood(x, logits, model.config.likelihood, model.log_sigma).double()
+    zd, ed = z.double(), eps.double()
+    prior_minus_q = 0.5 * (ed.square().sum(-1) - zd.square().sum(-1) + logvar.double().sum(-1).unsqueeze(1))
+    return log_px_z + prior_minus_q
+
+
+def iwae_bound(
+    model: VAE,
+    x: Tensor,
+    k: int,
+    chunk: int | None = None,
+    generator: torch.Generator | None = None,
+    memory_mb: float = IWAE_MEMORY_MB,
+    max_rows: int | None = None,
+) -> Tensor:
     """Importance-weighted bound log p(x) >= log 1/k sum_i p(x, z_i) / q(z_i|x) (Burda et al. 2015).
 
-    x (N, C, H, W) -> (N,) in nats; tends to log p(x) as k grows; its expectation at k = 1 is the
-    ELBO. ``chunk`` bounds the samples decoded at once per image.
+    x (N, C, H, W) -> (N,) float32 in nats; tends to log p(x) as k grows; its expectation at k = 1 is
+    the ELBO.
+
+    Batched over images and samples: each decoder call decodes up to ``rows`` codes (whole images'
+    k samples at once, or, when k alone exceeds ``rows``, one image's samples in slices), and the
+    log-weights are combined by a running logsumexp in float64. ``rows`` is ``max_rows`` if given,
+    else what fits the decoder's two widest activations (float32) in ``memory_mb``; ``chunk``
+    (the old knob: samples per image per call) caps it at chunk * N, the old footprint.
+
+    The noise is drawn image by image, eps_i (k, D) in one call each, so the result is that of a plain
+    loop ``for i: iwae_bound(model, x[i:i+1], k, generator=g)`` and does not depend on the chunking.
     """
     if model.deterministic:
         raise ValueError("an AE has no q(z|x): the importance-weighted bound needs a VAE")
-    q = model.encode(x)
-    parts = []
-    done = 0
-    while done < k:
-        m = min(chunk, k - done)
-        z = q.sample(generator, n_samples=m)  # (m, N, D)
-        log_w = _decoded_log_likelihood(model, x, z) + log_normal(z) - q.log_prob(z)  # (m, N)
-        parts.append(torch.logsumexp(log_w, dim=0))
-        done += m
-    return torch.logsumexp(torch.stack(parts), dim=0) - math.log(k)
+    if k < 1:
+        raise ValueError(f"k must be at least 1, not {k}")
+    n = len(x)
+    with torch.inference_mode():
+        if max_rows is None:
+            row_bytes = 2 * 4 * _decoder_row_floats(model, x)  # input + output of the widest layer
+            max_rows = int(memory_mb * 2**20 // row_bytes)
+        if chunk is not None:
+            max_rows = min(max_rows, chunk * n)
+        rows = max(1, max_rows)
+        per_call = max(1, rows // k)  # whole images per decoder call (when k <= rows)
+        d = model.latent_dim
+        xf = x.flatten(1)  # (N, P)
+        out = torch.empty(n, dtype=torch.float64, device=x.device)
+        for i in range(0, n, per_call):
+            j = min(i + per_call, n)
+            q = model.encode(x[i:j])
+            mu, logvar = q.mean, q.logvar
+            # One randn call per image: the stream a per-image loop draws (one (k, D) call each);
+            # a single (g, k, D) call would not match it bit for bit (CPU normal_ fills in blocks).
+            eps = torch.stack(
+                [torch.randn(k, d, generator=generator, dtype=mu.dtype, device=mu.device) for _ in range(j - i)]
+            )  # (g, k, D)
+            if k <= rows:
+                lw = _log_weights(model, xf[i:j], mu, logvar, eps)  # (g, k) float64
+                out[i:j] = torch.logsumexp(lw, dim=1)
+                continue
+            # k > rows: one image (g = 1), its k samples in slices; the running logsumexp is float64
+            # so that thousands of partial sums of weights spanning hundreds of nats lose nothing.
+            acc = torch.full((1,), -math.inf, dtype=torch.float64, device=x.device)
+            for s in range(0, k, rows):
+                lw = _log_weights(model, xf[i:j], mu, logvar, eps[:, s : s + rows])
+                acc = torch.logaddexp(acc, torch.logsumexp(lw, dim=1))
+            out[i:j] = acc
+        res = (out - math.log(k)).to(x.dtype if x.is_floating_point() else torch.float32)
+    return res.clone()  # a normal tensor, usable outside inference mode
