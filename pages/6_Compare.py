@@ -20,6 +20,7 @@ from vae.evaluate import ACTIVE_UNIT_NATS
 
 N_MEASURED = 500  # test images behind every number; IWAE decodes k codes for each
 N_SHOWN = 8
+N_SPREAD = 20  # images behind the per-model Monte Carlo spread
 STEPS = 9
 
 active = page_header("Compare", "Two to four models side by side on the same inputs: what β trades.")
@@ -80,6 +81,25 @@ st.caption(
     f"distortion with 10 draws z ~ q(z|x) each, IWAE with k = {iwae_k}. ELBO = −(distortion + rate). "
     "The model cards' figures cover the whole test set, with their own k."
 )
+
+st.subheader("The Monte Carlo estimate of the ELBO, per model")
+L = st.select_slider("Samples L per estimate", [1, 10, 100], 10, key="cmp_mc_L")
+x_mc = x_measure[:N_SPREAD]
+spreads = [
+    (label, ui.spread(f"{name}:{id(ckpt)}:{data.name}:{N_SPREAD}", ckpt.model, x_mc, L))
+    for label, name, ckpt in models
+    if ckpt.config.kind == "vae"
+]
+if spreads:
+    st.dataframe(ui.spread_table(spreads), hide_index=True, key="cmp_mc")
+    st.caption(
+        f"Per image, (1/L) Σ [log p(x, z_l) − log q(z_l|x)] and (1/L) Σ log p(x|z_l) − KL(q(z|x) ‖ N(0, I)), "
+        f"each drawn {spreads[0][1].repeats} times with z_l = μ + σ·ε_l; means over the first {N_SPREAD} of the "
+        "images above, and the standard deviation of one estimate over the repeats, averaged over them. "
+        "The gap IWAE − ELBO in the table above estimates KL(q(z|x) ‖ p(z|x))."
+    )
+else:
+    st.caption("None of these models is a VAE: an AE has no q(z|x) to draw from.")
 
 # --------------------------------------------------------------------------- the pictures
 idx = shared_inputs(data.test_x, N_SHOWN, seed=seed)

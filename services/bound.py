@@ -106,6 +106,37 @@ def mc_spread(model: VAE, x: Tensor, L: int, repeats: int = REPEATS, seed: int =
 
 
 @dataclass
+class ModelSpread:
+    """Both ELBO estimates with L samples over a model's test images: per image the mean and the standard
+    deviation over repeats, then averaged over the images (nats)."""
+
+    L: int
+    repeats: int
+    n_images: int
+    mc: float  # mean over images of the MC estimate (1/L) sum [log p(x, z) - log q(z|x)]
+    mc_sd: float  # mean over images of its spread over repeats
+    closed: float  # the same for the closed-form-KL estimate
+    closed_sd: float
+
+
+def model_spread(model: VAE, x: Tensor, L: int, repeats: int = REPEATS, seed: int = 0) -> ModelSpread:
+    """:func:`mc_spread` of each model input (N, C, H, W), summarised for the model: what one L-sample
+    estimate of an image's ELBO varies by, with and without the KL in closed form."""
+    spreads = [mc_spread(model, xi, L, repeats, seed=seed + i) for i, xi in enumerate(x)]
+    mc = np.array([McSpread.stats(s.mc) for s in spreads])  # (N, 2): mean, sd
+    closed = np.array([McSpread.stats(s.closed) for s in spreads])
+    return ModelSpread(
+        L=L,
+        repeats=spreads[0].repeats if spreads else 0,
+        n_images=len(spreads),
+        mc=float(mc[:, 0].mean()),
+        mc_sd=float(mc[:, 1].mean()),
+        closed=float(closed[:, 0].mean()),
+        closed_sd=float(closed[:, 1].mean()),
+    )
+
+
+@dataclass
 class PosteriorView:
     """q(z|x) of one image, its dimensions sorted by KL (largest first), and decodings."""
 

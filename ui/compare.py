@@ -10,11 +10,13 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
+from services.bound import ModelSpread, model_spread
 from services.compare import Candidate, Measured, beta_sweep, measure
 from services.explore import strip
 from services.registry import Entry, list_checkpoints
 from ui.figures import MARGIN, palette
 from vae.checkpoint import Checkpoint, CheckpointError, load_checkpoint, read_metadata
+from vae.objectives import model_input
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,26 @@ def measured(key: str, name: str, _model, _x: torch.Tensor, iwae_k: int, seed: i
     return measure(name, _model, _x, iwae_k=iwae_k, seed=seed)
 
 
+@st.cache_resource(show_spinner="Drawing the Monte Carlo estimates…", max_entries=64)
+def spread(key: str, _model, _x: torch.Tensor, L: int) -> ModelSpread:
+    """``services.bound.model_spread`` of model inputs x, cached under ``key`` (checkpoint and inputs) and L."""
+    return model_spread(_model, model_input(_x, _model.config), L)
+
+
+def spread_table(rows: Sequence[tuple[str, ModelSpread]]) -> list[dict[str, str]]:
+    """One row a VAE: both L-sample estimates of the ELBO and how much one draw of each varies."""
+    return [
+        {
+            "model": label,
+            f"MC estimate, L={s.L}": f"{s.mc:.2f}",
+            "MC spread (sd)": f"{s.mc_sd:.2f}",
+            "closed-form-KL estimate": f"{s.closed:.2f}",
+            "closed-form spread (sd)": f"{s.closed_sd:.2f}",
+        }
+        for label, s in rows
+    ]
+
+
 def model_label(name: str, kind: str, beta: float) -> str:
     """'name · β = 0.5' for a VAE, 'name · AE' for an AE (it has no β)."""
     return f"{name} · AE" if kind == "ae" else f"{name} · β = {beta:g}"
@@ -103,6 +125,7 @@ def table(measured: Sequence[Measured], iwae_k: int) -> list[dict[str, str]]:
             "distortion −log p(x|z)": f(m.distortion),
             "ELBO": f(m.elbo),
             f"IWAE (k={iwae_k})": f(m.iwae),
+            "gap IWAE − ELBO": "—" if m.iwae is None or m.elbo is None else f"{m.iwae - m.elbo:.2f}",
             "active units": "—" if m.active_units is None else f"{m.active_units} / {m.latent_dim}",
         }
         for m in measured

@@ -62,8 +62,24 @@ def test_the_sweep_is_shown_side_by_side_by_default():
     assert [t["name"] for t in kl["data"]] == [f"{n} · β = {b}" for n, b in zip(SWEEP, ("0.5", "1", "4"))]
     # reconstructions: the inputs and a row a model; prior samples: a row a model; the path: its ends and a row a model
     assert n_images(at) == (1 + 3) + 3 + (1 + 3)
+    gap = [float(v) for v in rows["gap IWAE − ELBO"]]
+    iwae = [float(v) for v in rows["IWAE (k=100)"]]
+    assert gap == pytest.approx([i - e for i, e in zip(iwae, elbo)], abs=0.011)
+    mc = at.dataframe[1].value
+    assert list(mc["model"]) == [f"{n} · β = {b}" for n, b in zip(SWEEP, ("0.5", "1", "4"))]
+    assert at.select_slider(key="cmp_mc_L").value == 10
+    sd_10 = [float(v) for v in mc["MC spread (sd)"]]
+    assert all(v > 0 for v in sd_10)
+    # Both estimates estimate each model's ELBO: near the table's (other images, so only roughly).
+    assert all(abs(float(a) - float(b)) < 10 for a, b in zip(mc["MC estimate, L=10"], mc["closed-form-KL estimate"]))
+    at.select_slider(key="cmp_mc_L").set_value(100).run()
+    no_exception(at)
+    mc = at.dataframe[1].value
+    assert "MC estimate, L=100" in mc.columns
+    assert all(float(v) < s for v, s in zip(mc["MC spread (sd)"], sd_10))  # about 1/sqrt(10) of it
     assert [s.value for s in at.subheader] == [
         "Rate against distortion",
+        "The Monte Carlo estimate of the ELBO, per model",
         "Reconstructions of the same test images",
         "Prior samples, the same codes for every model",
         "The same interpolation",
@@ -83,6 +99,7 @@ def test_an_ae_gets_its_distortion_only_and_its_prior_row_is_captioned():
     assert any("moons-ae (AE" in a["text"] for a in rd["layout"]["annotations"])  # a line, not a point
     assert any("an AE has no prior" in c.value for c in at.caption)
     assert [t["name"] for t in chart(at, "cmp_kl")["data"]] == ["moons-vae · β = 1"]
+    assert list(at.dataframe[1].value["model"]) == ["moons-vae · β = 1"]  # an AE has no q(z|x) to draw from
 
 
 def test_mixed_shapes_are_refused_with_one_message(tmp_path, monkeypatch):

@@ -465,6 +465,20 @@ def test_mc_spread_shrinks_like_one_over_root_l(tiny_model):
     assert 5 < s1 / s100 < 20  # sqrt(100) = 10
 
 
+def test_model_spread_summarises_the_per_image_spreads(tiny_model):
+    from services.bound import McSpread, mc_spread, model_spread
+
+    x = torch.stack([_tiny_input(tiny_model)] * 3)
+    x[1] = 1 - x[1]
+    ms = model_spread(tiny_model, x, L=10, repeats=6, seed=4)
+    assert (ms.L, ms.repeats, ms.n_images) == (10, 6, 3)
+    per = [mc_spread(tiny_model, xi, L=10, repeats=6, seed=4 + i) for i, xi in enumerate(x)]
+    assert ms.mc == pytest.approx(np.mean([p.mc.mean() for p in per]))
+    assert ms.closed_sd == pytest.approx(np.mean([McSpread.stats(p.closed)[1] for p in per]))
+    assert ms.mc_sd > 0
+    assert model_spread(tiny_model, x, L=100, repeats=6, seed=4).mc_sd < ms.mc_sd  # more samples, less spread
+
+
 def test_iwae_minus_elbo_gap_is_nonnegative_in_expectation(tiny_model):
     from services.bound import BoundParts, mc_spread
     from vae.objectives import iwae_bound
