@@ -16,8 +16,8 @@ from vae.checkpoint import atomic_write
 from vae.config import ModelConfig
 from vae.models import build_model
 
-# Few iterations and one thread: each t-SNE here takes about a second on a busy machine.
-QUICK = maps.TsneSettings(max_iter=250, exploration_iter=50, threads=1)
+# Few iterations and one thread: each t-SNE here takes well under a second on a busy machine.
+QUICK = maps.TsneSettings(max_iter=150, exploration_iter=50, threads=1)
 
 
 def blobs(n: int = 200, d: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -119,10 +119,43 @@ def test_tsne_separates_clusters_and_reports_progress():
     seen: list[float] = []
     xy = maps.tsne_embedding(x, QUICK, progress=lambda f, msg: seen.append(f))
     assert xy.shape == (200, 2) and xy.dtype == np.float32 and np.isfinite(xy).all()
-    assert seen[0] == 0.0 and seen[-1] == 1.0 and seen == sorted(seen) and len(seen) > 100  # one per iteration
+    # One report every PROGRESS_EVERY iterations, across both phases, besides the start and the end.
+    assert seen[0] == 0.0 and seen[-1] == 1.0 and seen == sorted(seen)
+    assert len(seen) >= QUICK.max_iter // maps.PROGRESS_EVERY
     # Neighbourhoods survive: a point's nearest map neighbour almost always shares its cluster.
     nn = maps.neighbours(xy, xy, 2)[:, 1]
     assert (labels[nn] == labels).mean() > 0.9
+
+
+def test_tsne_is_the_same_for_a_seed_and_differs_for_another():
+    x, _ = blobs(200)
+    a = maps.tsne_embedding(x, QUICK)
+    np.testing.assert_array_equal(a, maps.tsne_embedding(x, QUICK))
+    other = maps.TsneSettings(max_iter=150, exploration_iter=50, threads=1, seed=1)
+    assert not np.array_equal(a, maps.tsne_embedding(x, other))
+
+
+def test_tsne_by_fft_is_the_same_for_a_seed_and_reports_progress():
+    # Large maps take the FFT gradient (small ones Barnes-Hut): forced here on a few points, few iterations.
+    x, _ = blobs(100)
+    fft = maps.TsneSettings(max_iter=60, exploration_iter=20, threads=1, fft_from=0)
+    seen: list[str] = []
+    a = maps.tsne_embedding(x, fft, progress=lambda f, msg: seen.append(msg))
+    assert a.shape == (100, 2) and np.isfinite(a).all()
+    assert f"iteration {fft.max_iter} of {fft.max_iter}" in seen
+    np.testing.assert_array_equal(a, maps.tsne_embedding(x, fft))
+    assert maps.tsne_key(x, fft) != maps.tsne_key(x, maps.TsneSettings(max_iter=60, exploration_iter=20, threads=1))
+
+
+def test_tsne_of_a_handful_of_points_lowers_the_perplexity():
+    x, _ = blobs(6)
+    assert maps.tsne_embedding(x, QUICK).shape == (6, 2)
+
+
+def test_tsne_without_opentsne_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "openTSNE", None)  # makes `import openTSNE` fail
+    with pytest.raises(RuntimeError, match="openTSNE"):
+        maps.tsne_embedding(blobs(20)[0], QUICK)
 
 
 def test_tsne_places_new_codes_at_the_mean_of_their_latent_neighbours():
@@ -138,7 +171,7 @@ def test_tsne_progress_can_stop_the_computation():
     x, _ = blobs(100)
 
     def stop(fraction, message):
-        if message.startswith("iteration 5 "):
+        if message.startswith(f"iteration {maps.PROGRESS_EVERY} "):
             raise Cancelled
 
     with pytest.raises(Cancelled):
@@ -180,13 +213,16 @@ def test_default_cache_dir_follows_the_environment(monkeypatch, tmp_path):
     assert maps.default_cache_dir() == maps.REPO_ROOT / ".cache"
 
 
-def test_tsne_key_names_codes_and_settings():
+def test_tsne_key_names_codes_settings_and_library(monkeypatch):
     x, _ = blobs(30)
     k = maps.tsne_key(x, QUICK)
     assert k == maps.tsne_key(torch.from_numpy(x.copy()), QUICK)
     assert k != maps.tsne_key(x[:29], QUICK)
     assert k != maps.tsne_key(x + 1e-3, QUICK)
     assert k != maps.tsne_key(x, maps.TsneSettings(max_iter=260, exploration_iter=50, threads=1))
+    # The library and its version are part of the key: a map made by another t-SNE is not read back.
+    monkeypatch.setattr(maps, "_opentsne_version", lambda: "0.0.0")
+    assert k != maps.tsne_key(x, QUICK)
     maps.DiskCache().path(k)  # a valid file name
 
 
