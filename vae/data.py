@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .images import SUFFIXES, ImageError, preprocess
+from .images import SUFFIXES, ImageError, digits_frame, preprocess
 
 PHASE_NAMES = (
     "new moon",
@@ -299,19 +299,17 @@ def _digits(size: int) -> dict[str, np.ndarray]:
 
     bunch = sk_digits()
     x = torch.from_numpy(bunch.images.astype(np.float32) / 16.0).unsqueeze(1)
-    # The 8x8 digits fill their frame; pad to MNIST's 20-in-28 proportions, then resize.
-    x = torch.nn.functional.pad(x, (2, 2, 2, 2))
-    x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-    return {"x": x.clamp(0, 1).contiguous().numpy(), "y": bunch.target.astype(np.int64)}
+    return {"x": digits_frame(x, size).contiguous().numpy(), "y": bunch.target.astype(np.int64)}
 
 
 def load_digits(size: int = 28, seed: int = 0) -> Dataset:
     """scikit-learn's 1,797 handwritten 8x8 digits, upscaled to size x size, 80/20 split (kept on disk:
     importing scikit-learn alone takes about a second)."""
-    arrays = disk_cached("digits", f"{size}:{inspect.getsource(_digits)}", lambda: _digits(size))
+    code = inspect.getsource(_digits) + inspect.getsource(digits_frame)
+    arrays = disk_cached("digits", f"{size}:{code}", lambda: _digits(size))
     x, y = torch.from_numpy(arrays["x"]), torch.from_numpy(arrays["y"])
     tr_x, tr_y, te_x, te_y = _split(x, y, 0.2, seed)
-    return Dataset("digits", tr_x, tr_y, te_x, te_y, [str(i) for i in range(10)], style="digit")
+    return Dataset("digits", tr_x, tr_y, te_x, te_y, [str(i) for i in range(10)], style="digit-8x8")
 
 
 MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")

@@ -21,7 +21,8 @@ MAX_TOTAL_BYTES = 100 * 1024 * 1024  # per upload batch (Streamlit has no settin
 # Larger images are shrunk to this longest side before the float work: far above any model size.
 WORKING_SIDE = 1024
 
-STYLES = ("digit", "centered", "plain")
+STYLES = ("digit", "digit-8x8", "centered", "plain")
+DIGITS_SIDE = 8  # scikit-learn's digits (UCI optdigits): 8x8, the digit's height fills the frame
 NOISE_FLOOR = 0.15  # ink below this fraction of the brightest stroke is treated as paper
 
 # Decoders Pillow may use: the formats uploads and image folders accept (the JPEG decoder also
@@ -132,6 +133,32 @@ def flatten_background(rgba: Image.Image) -> str:
     return "black" if float((grey * alpha).sum() / weight) > 0.5 else "white"
 
 
+def digits_frame(x8: torch.Tensor, size: int) -> torch.Tensor:
+    """scikit-learn's 8x8 digits (N, 1, 8, 8) in [0, 1] as the digits data set shows them: (N, 1, size, size).
+
+    Padded by 2 to MNIST's 20-in-28 proportions, then resized bilinearly."""
+    x = torch.nn.functional.pad(x8, (2, 2, 2, 2))
+    x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    return x.clamp(0, 1)
+
+
+def _fit_8x8(ink: np.ndarray) -> np.ndarray:
+    """optdigits' convention (UCI): the content's bounding box scaled to fill the 8 rows (or the 8 columns
+    of a wide one), centred, each pixel the share of ink in its block: (8, 8)."""
+    ys, xs = np.nonzero(ink > 0)
+    if len(ys) == 0:
+        return np.zeros((DIGITS_SIDE, DIGITS_SIDE), dtype=np.float32)
+    crop = ink[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    h, w = crop.shape
+    scale = DIGITS_SIDE / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    small = np.asarray(Image.fromarray(crop).resize((nw, nh), Image.BOX), dtype=np.float32)  # block means
+    out = np.zeros((DIGITS_SIDE, DIGITS_SIDE), dtype=np.float32)
+    top, left = (DIGITS_SIDE - nh) // 2, (DIGITS_SIDE - nw) // 2
+    out[top : top + nh, left : left + nw] = small
+    return out / max(float(out.max()), 1e-12)
+
+
 def _center_by_mass(arr: np.ndarray, size: int, box: int) -> np.ndarray:
     """MNIST-style: fit the content's bounding box into box x box, then put its centre of
     mass at the centre of a size x size canvas (LeCun et al.'s preprocessing)."""
@@ -170,8 +197,8 @@ def preprocess(
     Steps: EXIF orientation, alpha flattened onto the background that keeps the visible pixels
     visible (black under light content, else white), grey or RGB, inverted when the data
     set has a dark background and the image a light one, then by ``style``:
-    ``digit`` crops and centres by mass in a 20/28 box (MNIST's convention), ``centered``
-    crops with a margin, ``plain`` only resizes.
+    ``digit`` crops and centres by mass in a 20/28 box (MNIST's convention), ``digit-8x8`` makes it one of
+    scikit-learn's 8x8 digits (:func:`digits_frame`), ``centered`` crops with a margin, ``plain`` only resizes.
     """
     if style not in STYLES:
         raise ValueError(f"style must be one of {STYLES}")
@@ -217,7 +244,12 @@ def preprocess(
             ink = ink / ink.max()
         ink[ink < NOISE_FLOOR] = 0  # paper grain and JPEG ringing
         steps.append(("background removed", _to_pil(ink)))
-        out = _center_by_mass(ink, h, box)
+        if style == "digit-8x8":
+            x8 = _fit_8x8(ink)
+            steps.append(("fitted to 8x8 (the digits' frame)", _to_pil(x8)))
+            out = digits_frame(torch.from_numpy(x8)[None, None], h)[0, 0].numpy()
+        else:
+            out = _center_by_mass(ink, h, box)
         out = np.asarray(Image.fromarray(out).resize((w, h), Image.BILINEAR)) if (h != w) else out
         out = np.clip(out, 0, 1)
         steps.append((f"cropped, centred, resized to {w}x{h}", _to_pil(out)))

@@ -159,7 +159,7 @@ def test_digits_loader():
     assert torch.equal(a.train_x, b.train_x) and torch.equal(a.test_y, b.test_y)
     # Digits are light strokes on a dark background with an empty border.
     assert a.train_x[:, :, :2, :].max() < 0.05
-    assert a.style == "digit"
+    assert a.style == "digit-8x8"
 
 
 # --------------------------------------------------------------------------- folders

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from vae.images import ImageError, open_image, preprocess, to_pil
+from vae.images import ImageError, digits_frame, open_image, preprocess, to_pil
 
 
 def _png(img: Image.Image, fmt: str = "PNG") -> bytes:
@@ -143,7 +143,7 @@ def test_palette_transparency_is_flattened():
     torch.testing.assert_close(x[:, 8, 8], torch.tensor([1.0, 0.0, 0.0]))  # opaque red stays red
 
 
-@pytest.mark.parametrize("style", ["digit", "centered", "plain"])
+@pytest.mark.parametrize("style", ["digit", "digit-8x8", "centered", "plain"])
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32), (1, 64, 64), (1, 20, 12)])
 def test_output_shape_and_range(style, shape):
     rng = np.random.default_rng(0)
@@ -242,3 +242,25 @@ def test_limit_total_keeps_files_in_order_up_to_the_total():
     kept, refused = limit_total(files, max_total=100)
     assert [n for n, _ in kept] == ["a", "b", "d"]  # c would pass 100; d still fits
     assert [n for n, _ in refused] == ["c"] and "in all" in refused[0][1]
+
+
+def test_digit_8x8_style_makes_an_upload_one_of_the_digits():
+    """A dark stroke on paper, of any size and place, becomes a light 8x8 digit whose height fills the frame,
+    shown as the digits data set shows its images (digits_frame)."""
+    img = Image.new("L", (120, 90), 255)
+    ImageDraw.Draw(img).rectangle((50, 20, 62, 69), fill=0)  # a tall bar: 50 rows, 13 columns
+    out = preprocess(_png(img), (1, 28, 28), style="digit-8x8", dark_background=True)
+    x8 = np.asarray(dict(out.steps)["fitted to 8x8 (the digits' frame)"], dtype=np.float32) / 255
+    assert x8.shape == (8, 8) and (x8.max(1) > 0.5).all()  # every row inked: the height fills the frame
+    assert (x8[:, :3] == 0).all() and (x8[:, -3:] == 0).all() and x8.max() == 1.0  # centred, 2 columns wide
+    torch.testing.assert_close(out.tensor, digits_frame(torch.from_numpy(x8)[None, None], 28)[0], atol=0.01, rtol=0)
+
+
+def test_digits_8x8_round_trip():
+    """One of the 8x8 digits, upscaled and saved as a PNG, comes back close to itself."""
+    x8 = torch.zeros(1, 1, 8, 8)
+    x8[0, 0, :, 2] = x8[0, 0, :, 5] = 1.0
+    x8[0, 0, 0, 2:6] = x8[0, 0, 7, 2:6] = 1.0  # a boxy zero that fills the 8 rows
+    shown = digits_frame(x8, 28)[0]
+    back = preprocess(_png(to_pil(shown)), (1, 28, 28), style="digit-8x8", dark_background=True).tensor
+    assert (back - shown).abs().mean() < 0.05
