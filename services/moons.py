@@ -119,16 +119,22 @@ def fit_moons(images: Tensor, steps: int = FIT_STEPS) -> MoonFit:
 def story(fit: MoonFit) -> dict[str, bool | float]:
     """Does a path's frames (fitted in order, ends included) tell the moon story? Every frame is a moon;
     the illuminated fraction moves one way from end to end (steps back of at most 0.02); the largest
-    single step's share of the whole change."""
+    single step's share of the whole change; how many in-between frames read as waxing and as waning
+    (a near-full moon's side is often unclear: those count in neither)."""
     lit = fit.lit
     step = lit[1:] - lit[:-1]
     sign = 1.0 if float(lit[-1] - lit[0]) >= 0 else -1.0
     total = float((lit[-1] - lit[0]).abs())
+    inner = slice(1, len(lit) - 1)
+    waxing = (fit.phase[inner] < math.pi) & fit.side_clear[inner]
+    waning = (fit.phase[inner] >= math.pi) & fit.side_clear[inner]
     return {
         "all_moons": bool(fit.is_moon.all()),
         "in_order": bool((sign * step >= -0.02).all()),
         "largest_step": float((sign * step).max() / total) if total > 0 else 0.0,
         "worst_fit": float(fit.error.max()),
+        "waxing": int(waxing.sum()),  # in-between frames whose lit side reads as waxing
+        "waning": int(waning.sum()),
     }
 
 

@@ -185,9 +185,11 @@ def verdict(title: str, fit: MoonFit, kind: str) -> str:
             f"its midpoint {'fits a moon' if bool(fit.is_moon[mid]) else 'fits no moon'} "
             f"(fit {float(fit.error[mid]):.3f})"
         )
-    order = "in order" if s["in_order"] else "out of order"
+    order = "one way" if s["in_order"] else "back and forth"
     lit = f"{100 * float(fit.lit[0]):.0f}% → {100 * float(fit.lit[-1]):.0f}% lit, {order}"
-    return f"**{title}**: {moons}; the phase goes {lit}."
+    unclear = len(fit.phase) - 2 - s["waxing"] - s["waning"]
+    sides = f"{s['waxing']} read as waxing, {s['waning']} as waning, {unclear} unclear"
+    return f"**{title}**: {moons}; the lit fraction goes {lit}; of the in-between frames {sides}."
 
 
 def step_table(fits_by_title: Sequence[tuple[str, MoonFit]], planes: Sequence[tuple[str, MoonPlane]]) -> dict:

@@ -160,7 +160,9 @@ def test_the_moon_argument_in_the_latent_plane(app):
     assert [p["text"] for p in paths] == [["A", *map(str, range(1, 8)), "B"]] * 2
     verdicts = [m.value for m in app.markdown if m.value.startswith(("**VAE · moons-vae**:", "**AE · moons-ae**:"))]
     assert verdicts[0].startswith("**VAE · moons-vae**: 7 of 7 in-between frames fit a moon")
-    assert "in order" in verdicts[0]
+    assert re.search(
+        r"the lit fraction goes 9\d% → [45]\d% lit, one way; of the in-between frames \d read as waxing", verdicts[0]
+    )
     assert verdicts[1].startswith("**AE · moons-ae**: its midpoint fits no moon")
     table = app.dataframe[0].value
     assert list(table["step"]) == ["A", *map(str, range(1, 8)), "B"]

@@ -73,6 +73,7 @@ def test_story_of_a_path():
 
     s = story(fit([1.0, 0.9, 0.8, 0.7, 0.6, 0.5]))
     assert s["all_moons"] and s["in_order"] and s["largest_step"] == pytest.approx(0.2)
+    assert (s["waxing"], s["waning"]) == (4, 0)  # arccos gives phases in [0, pi]: waxing
     assert not story(fit([1.0, 0.6, 0.9, 0.5]))["in_order"]
     assert story(fit([1.0, 0.99, 0.995, 0.5]))["in_order"]  # a step back of 0.005 is rounding
     assert story(fit([1.0, 0.98, 0.5]))["largest_step"] == pytest.approx(0.96)
