@@ -10,6 +10,13 @@ from the same seed, so a busy machine slows both alike.
     python benchmarks/train_speed.py --epochs 10          # the quality comparison (~105.6 nats)
     python benchmarks/train_speed.py --threads 1 --repeats 3
     python benchmarks/train_speed.py --explore            # batch size x threads x torch.compile
+    python benchmarks/train_speed.py --process --epochs 3 --repeats 5   # whole process against whole process
+
+``--process`` times whole processes, start to exit, alternating: ``python -m vae.train`` with the
+recipe's flags and its default end-of-run evaluation, against the pytorch/examples main.py as
+written (``PEER_SCRIPT``: imports, DataLoader + ToTensor, training, the test pass after every epoch);
+it prints the medians, their ratio and the share of our run spent in the end-of-run evaluation
+(the time the CLI's last line reports).
 
 Samples/s count training only (the test evaluation after the last epoch is timed apart);
 the test loss is nats per image on the 10,000 test digits with one z sample per image.
@@ -19,8 +26,11 @@ Needs MNIST in torchvision's layout under --data-dir (default ../shared/data); n
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,6 +40,8 @@ from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from common import BenchError, run_limited  # noqa: E402  (beside this file)
 
 from vae import train as vae_train  # noqa: E402
 from vae.config import ModelConfig, TrainConfig  # noqa: E402
@@ -151,6 +163,161 @@ def run_ours(data, epochs: int, batch_size: int, seed: int, compile: bool = Fals
     }
 
 
+# --------------------------------------------------------------------------- whole processes
+
+# pytorch/examples vae/main.py as written, on the CPU: argparse gives way to argv (data folder, epochs,
+# seed), download=False, and the two PNGs it saves per epoch (a reconstruction grid, 64 samples) are
+# left out: the CLI writes no images either (it writes its checkpoint every epoch).
+PEER_SCRIPT = """
+import sys
+import torch
+import torch.utils.data
+from torch import nn, optim
+from torch.nn import functional as F
+from torchvision import datasets, transforms
+
+data_dir, epochs, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+torch.manual_seed(seed)
+device = torch.device("cpu")
+train_loader = torch.utils.data.DataLoader(
+    datasets.MNIST(data_dir, train=True, download=False, transform=transforms.ToTensor()),
+    batch_size=128, shuffle=True)
+test_loader = torch.utils.data.DataLoader(
+    datasets.MNIST(data_dir, train=False, transform=transforms.ToTensor()),
+    batch_size=128, shuffle=False)
+
+
+class VAE(nn.Module):
+    def __init__(self):
+        super(VAE, self).__init__()
+        self.fc1 = nn.Linear(784, 400)
+        self.fc21 = nn.Linear(400, 20)
+        self.fc22 = nn.Linear(400, 20)
+        self.fc3 = nn.Linear(20, 400)
+        self.fc4 = nn.Linear(400, 784)
+
+    def encode(self, x):
+        h1 = F.relu(self.fc1(x))
+        return self.fc21(h1), self.fc22(h1)
+
+    def reparameterize(self, mu, logvar):
+        std = torch.exp(0.5*logvar)
+        eps = torch.randn_like(std)
+        return mu + eps*std
+
+    def decode(self, z):
+        h3 = F.relu(self.fc3(z))
+        return torch.sigmoid(self.fc4(h3))
+
+    def forward(self, x):
+        mu, logvar = self.encode(x.view(-1, 784))
+        z = self.reparameterize(mu, logvar)
+        return self.decode(z), mu, logvar
+
+
+model = VAE().to(device)
+optimizer = optim.Adam(model.parameters(), lr=1e-3)
+
+
+def loss_function(recon_x, x, mu, logvar):
+    BCE = F.binary_cross_entropy(recon_x, x.view(-1, 784), reduction='sum')
+    KLD = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+    return BCE + KLD
+
+
+def train(epoch):
+    model.train()
+    train_loss = 0
+    for batch_idx, (data, _) in enumerate(train_loader):
+        data = data.to(device)
+        optimizer.zero_grad()
+        recon_batch, mu, logvar = model(data)
+        loss = loss_function(recon_batch, data, mu, logvar)
+        loss.backward()
+        train_loss += loss.item()
+        optimizer.step()
+        if batch_idx % 10 == 0:
+            print('Train Epoch: {} [{}/{} ({:.0f}%)]\\tLoss: {:.6f}'.format(
+                epoch, batch_idx * len(data), len(train_loader.dataset),
+                100. * batch_idx / len(train_loader),
+                loss.item() / len(data)))
+    print('====> Epoch: {} Average loss: {:.4f}'.format(epoch, train_loss / len(train_loader.dataset)))
+
+
+def test(epoch):
+    model.eval()
+    test_loss = 0
+    with torch.no_grad():
+        for i, (data, _) in enumerate(test_loader):
+            data = data.to(device)
+            recon_batch, mu, logvar = model(data)
+            test_loss += loss_function(recon_batch, data, mu, logvar).item()
+    test_loss /= len(test_loader.dataset)
+    print('====> Test set loss: {:.4f}'.format(test_loss))
+
+
+for epoch in range(1, epochs + 1):
+    train(epoch)
+    test(epoch)
+"""
+
+RECIPE = ["--dataset", "mnist", "--kind", "vae", "--arch", "mlp", "--hidden", "400", "--latent-dim", "20"]
+
+
+def timed(cmd: list[str], env: dict[str, str], name: str) -> tuple[float, str]:
+    """Run ``cmd`` from the repository root; (wall seconds from start to exit, stdout)."""
+    t0 = time.perf_counter()
+    rc, out, err = run_limited(cmd, ROOT, env, timeout=1800, name=name)
+    wall = time.perf_counter() - t0
+    if rc != 0:
+        raise BenchError(f"the {name} failed (exit {rc}): {err.strip().splitlines()[-1:] or ''}")
+    return wall, out
+
+
+def whole_processes(args) -> int:
+    """``--process``: the two whole processes, alternated; medians, ratio, our evaluation's share."""
+    env = dict(os.environ, VAE_DATA_DIR=args.data_dir, PYTHONPATH=str(ROOT))
+    if args.threads is not None:  # both processes read it (torch's intra-op threads)
+        env["OMP_NUM_THREADS"] = str(args.threads)
+    res: dict[str, list[float]] = {"peer": [], "ours": []}
+    eval_s: list[float] = []
+    peer_loss, our_line = "", ""
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "pytorch_examples_vae.py"
+        script.write_text(PEER_SCRIPT)
+        print(
+            f"whole processes, {args.epochs} epoch(s), batch 128, alternating (peer first), {args.repeats} pair(s); "
+            f"python {sys.version.split()[0]}, torch {torch.__version__}, {torch.get_num_threads()} thread(s)",
+            flush=True,
+        )
+        for r in range(args.repeats):
+            seed = args.seed + r
+            wall, out = timed([sys.executable, str(script), args.data_dir, str(args.epochs), str(seed)], env, "peer")
+            res["peer"].append(wall)
+            peer_loss = out.strip().splitlines()[-1]
+            ours_cmd = [sys.executable, "-m", "vae.train", *RECIPE, "--batch-size", "128", "--epochs", str(args.epochs)]
+            ours_cmd += ["--seed", str(seed), "--out", str(Path(tmp) / "ours.safetensors"), "--overwrite", "--quiet"]
+            wall, out = timed(ours_cmd, env, "vae.train run")
+            res["ours"].append(wall)
+            our_line = out.strip().splitlines()[-1]
+            m = re.search(r"evaluated in ([0-9.]+) s", our_line)
+            eval_s.append(float(m.group(1)) if m else float("nan"))
+            print(
+                f"  pair {r + 1} (seed {seed}): peer {res['peer'][-1]:.1f} s, ours {wall:.1f} s "
+                f"(end-of-run evaluation {eval_s[-1]:.2f} s)",
+                flush=True,
+            )
+    peer, ours = statistics.median(res["peer"]), statistics.median(res["ours"])
+    share = statistics.median(e / w for e, w in zip(eval_s, res["ours"]))
+    print(f"peer (pytorch/examples main.py): median {peer:.1f} s; last: {peer_loss}")
+    print(f"ours (python -m vae.train): median {ours:.1f} s; last: {our_line}")
+    print(
+        f"peer/ours: {peer / ours:.2f}x whole process (target >= 2x); end-of-run evaluation "
+        f"{100 * share:.0f}% of our run (median {statistics.median(eval_s):.2f} s; target <= 15%)"
+    )
+    return 0
+
+
 # --------------------------------------------------------------------------- measuring
 
 
@@ -215,7 +382,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"), help="holds MNIST/raw")
     p.add_argument("--explore", action="store_true", help="also try batch sizes, threads and torch.compile for ours")
     p.add_argument("--no-peer", action="store_true", help="skip the comparison (with --explore)")
+    p.add_argument(
+        "--process",
+        action="store_true",
+        help="time whole processes instead: python -m vae.train (its default end-of-run evaluation included) "
+        "against pytorch/examples' main.py as written, alternating",
+    )
     args = p.parse_args(argv)
+    if args.process:
+        try:
+            return whole_processes(args)
+        except BenchError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()

@@ -15,8 +15,9 @@ import torch
 from vae_helpers import run_python
 
 from vae.checkpoint import load_checkpoint, save
-from vae.cli import build_parser, evaluate_main, int_list, train_main
+from vae.cli import build_parser, evaluate_main, image_count, int_list, train_main
 from vae.config import ModelConfig, TrainConfig
+from vae.evaluate import evaluate
 from vae.models import build_model
 
 PARSER_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "train_parser.json"
@@ -286,10 +287,13 @@ def describe(action: argparse.Action) -> dict:
     }
 
 
+ADDED_SINCE_THE_FIXTURE = {"iwae_n"}  # run flags added after the parser was generated (checked below)
+
+
 def test_the_generated_parser_matches_the_hand_written_one():
     """Same flags, dests, defaults, types, choices, actions and help; only their order in --help may differ."""
     before = {d["dest"]: d for d in json.loads(PARSER_FIXTURE.read_text())}
-    now = {a.dest: describe(a) for a in build_parser()._actions}
+    now = {a.dest: describe(a) for a in build_parser()._actions if a.dest not in ADDED_SINCE_THE_FIXTURE}
     assert sorted(now) == sorted(before)
     for dest, was in before.items():
         assert now[dest] == was, dest
@@ -380,3 +384,40 @@ def test_logs_for_files_have_no_carriage_returns_and_one_line_per_epoch(
         assert steps == []  # a short run logs nothing between its epoch lines
     else:
         assert steps and all(" step " in ln and "images/s" in ln for ln in steps)
+
+
+# --------------------------------------------------------------------------- the end-of-run evaluation
+
+
+def test_iwae_n_parses_a_count_or_all():
+    parser = build_parser()
+    assert parser.parse_args([]).iwae_n == 1000  # the default: the first 1,000 test images
+    assert parser.parse_args(["--iwae-n", "250"]).iwae_n == 250
+    assert parser.parse_args(["--iwae-n", "all"]).iwae_n is None  # the whole test set
+    for bad in ("0", "-3", "some"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            image_count(bad)
+
+
+@pytest.mark.parametrize("flags,iwae_n", [(["--iwae-n", "16"], 16), (["--iwae-n", "all"], 64), ([], 64)])
+def test_the_end_of_run_iwae_covers_the_first_iwae_n_test_images(tmp_path, capsys, tiny_moons, moons, flags, iwae_n):
+    """The ELBO covers all 64 test images; the IWAE the first --iwae-n (the default 1,000 is more than 64),
+    as the checkpoint's iwae_n and the last line say."""
+    out = tmp_path / "m.safetensors"
+    argv = ["--dataset", "moons", "--hidden", "16", "--latent-dim", "2", "--batch-size", "64", "--epochs", "1"]
+    assert train_main([*argv, "--quiet", "--iwae-k", "3", *flags, "--out", str(out)]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    m = load_checkpoint(out).metrics
+    assert {"elbo", "recon", "kl", "iwae", "iwae_k", "active_units", "n", "iwae_n"} <= set(m)
+    assert m["n"] == 64 and m["iwae_k"] == 3 and m["iwae_n"] == iwae_n
+    assert m["iwae"] == pytest.approx(evaluate(load_checkpoint(out).model, moons.test_x, 3, iwae_limit=iwae_n)["iwae"])
+    assert "IWAE(k=3)" in last and "evaluated in" in last
+    assert ("on the first 16 of 64 test images" in last) == (iwae_n == 16)
+
+
+def test_no_iwae_covers_no_images(tmp_path, tiny_moons):
+    out = tmp_path / "m.safetensors"
+    argv = ["--dataset", "moons", "--hidden", "16", "--latent-dim", "2", "--batch-size", "64", "--epochs", "1"]
+    assert train_main([*argv, "--quiet", "--iwae-k", "0", "--out", str(out)]) == 0
+    m = load_checkpoint(out).metrics
+    assert m["iwae"] is None and m["iwae_n"] == 0 and m["n"] == 64
