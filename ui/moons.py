@@ -94,7 +94,7 @@ def _panel(fig: go.Figure, col: int, plane: MoonPlane, show_legend: bool) -> Non
                 name="±1σ of q(z|x), codes near the path",
                 hoverinfo="skip",
                 showlegend=show_legend,
-                line={"width": 0.7, "color": "rgba(120,120,120,0.5)"},
+                line={"width": 0.8, "color": "rgba(150,150,150,0.7)"},
             ),
             row=1,
             col=col,

@@ -127,6 +127,15 @@ def test_interpolate(page, server):
         m.locator('[data-testid="stSlider"]').filter(has_text="Steps").locator('[data-testid="stSliderThumbValue"]')
     ).to_have_text("10")
     assert loaded(strip) > width  # one more frame in the strip
+    # The moon argument: the VAE's and the AE's latent planes, drawn by plotly, and the step table.
+    plane = m.locator('[data-testid="stPlotlyChart"]').last
+    plane.scroll_into_view_if_needed()
+    expect(plane.locator(".gtitle, .annotation-text").filter(has_text="VAE · moons-vae")).to_have_count(1)
+    expect(plane.locator(".annotation-text").filter(has_text="AE · moons-ae")).to_have_count(1)
+    expect(plane.locator(".subplot")).to_have_count(2)
+    assert plane.locator(".scatterlayer .trace").count() >= 2 * 9  # eight phases and the path, per panel
+    expect(m.get_by_text(re.compile(r"VAE · moons-vae: \d+ of 8 in-between frames fit a moon"))).to_be_visible()
+    expect(m.locator('[data-testid="stDataFrame"]')).to_be_visible()
     assert_clean(page, server)
     screenshot(page, "interpolate")
 
