@@ -127,7 +127,8 @@ with st.spinner("Decoding the paths…"):
         z, frames = latent_path(ckpt.model, xa, xb, steps, method)
         rows.append((title, frames))
         paths.append((title, f"{name}:{id(ckpt)}", ckpt, z))
-        metrics[title] = path_metrics(z, codes_of(f"{name}:{id(ckpt)}:{split}", ckpt.model, ref_x), images)
+        codes = codes_of(f"{name}:{id(ckpt)}:{split}", ckpt.model, ref_x)
+        metrics[title] = path_metrics(z, codes, images, prior=ckpt.config.kind == "vae")
     rows.append(("pixel cross-fade", crossfade(xa, xb, steps)))
 
 with cs:

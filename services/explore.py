@@ -109,14 +109,14 @@ def latent_path(model: VAE, xa: Tensor, xb: Tensor, steps: int, method: str = "l
     return z, decode_batches(model, z)
 
 
-def path_metrics(z: Tensor, train_codes: Tensor, images: str = "training") -> dict[str, np.ndarray]:
-    """How far each code of a path z (S, D) is from the data: its prior log-density and its Euclidean
-    distance to the nearest code (N, D) of the data's ``images`` (training, or test where a data set
-    comes without training images); each (S,), by name."""
-    return {
-        "log N(z; 0, I)": prior_log_density(z).numpy(),
-        f"distance to nearest {images} code": nearest(train_codes, z)[0][:, 0].numpy(),
-    }
+def path_metrics(z: Tensor, train_codes: Tensor, images: str = "training", prior: bool = True) -> dict[str, np.ndarray]:
+    """How far each code of a path z (S, D) is from the data: its Euclidean distance to the nearest code
+    (N, D) of the data's ``images`` (training, or test where a data set comes without training images) and,
+    with ``prior`` (a VAE's; an AE has none), its prior log-density; each (S,), by name."""
+    out = {f"distance to nearest {images} code": nearest(train_codes, z)[0][:, 0].numpy()}
+    if prior:
+        out["log N(z; 0, I)"] = prior_log_density(z).numpy()
+    return out
 
 
 # --------------------------------------------------------------------------- moons

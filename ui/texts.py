@@ -46,11 +46,30 @@ An **AE** only learns to reconstruct its training codes: nothing tells the decod
 midpoint of a full moon and a half moon can decode to nonsense. A **VAE** is trained on noisy codes,
 $z = \mu + \sigma \odot \varepsilon,\ \varepsilon \sim \mathcal N(0, I)$ (the reparameterization), and the KL term
 $\mathrm{KL}(q(z\mid x)\,\|\,\mathcal N(0, I))$ keeps those noise clouds overlapping. Codes in the overlap must decode to
-something like *both* moons — a moon in between, a gibbous moon. On moons each step shows the estimated phase
-(from the 5 nearest real moons) and its RMS pixel distance $d$ to the nearest training image: small $d$ means the
-frame looks like real data. The chart shows, per path, that distance, the prior log-density $\log \mathcal N(z; 0, I)$ of each
-code, and its distance to the nearest encoded training image. Where a model's training images are not on this
-machine (MNIST from the test set shipped with the code), both distances are to the nearest *test* image instead.
+something like *both* moons — a moon in between, a gibbous moon.
+
+On moons each frame is named by the **moon that fits it best**: the data set's own renderer, its phase $\varphi$,
+size, place, tilt and brightness fitted to the frame by gradient descent. Its caption gives the phase's name, the
+lit fraction $(1-\cos\varphi)/2$ of the disk (100 % full, 50 % half) and the fit's RMS pixel error: above 0.10 (99 %
+of real test moons, craters and noise included, fit within 0.096) **no moon fits** — the AE's midpoint, like a
+cross-fade, has two lit levels that no moon has. Whether the light is on the waxing or the waning side is often
+unclear near full moon, where it is a pixel-wide rim; such frames are called just *gibbous*.
+
+**The moon argument, in the latent space** draws a plane through $z_A$ and $z_B$ (its second axis is the data
+codes' main spread across the first): every training moon's code, coloured by its phase, the path, and for the
+VAE the $\pm1\sigma$ and $\pm2\sigma$ ellipses of $q(z\mid x_A)$ and $q(z\mid x_B)$ and the $\pm1\sigma$ ellipses
+of the codes nearest the path — the projection $W^\top \operatorname{diag}(\sigma^2)\, W$ of each posterior's
+covariance onto the plane's two unit vectors $W$. For each step $z_t$ the table says **whose noise covers it**:
+how many training codes hold $z_t$ inside the 95 % region of their $q(z\mid x_i)$ (all $D$ dimensions,
+$\sum_j (z_j-\mu_{ij})^2/\sigma_{ij}^2 \le \chi^2_{D,0.95}$), and which phase gives most of the density there under
+the aggregate posterior $q(z) = \frac1N\sum_i q(z\mid x_i)$. The AE's codes are points: no noise covers anything
+between them, and the table gives each step's distance to the nearest code in units of the codes' usual spacing.
+
+The chart shows, per path, the RMS pixel distance $d$ of each frame to the nearest training image, each code's
+distance to the nearest encoded training image and, for a VAE, its prior log-density $\log \mathcal N(z; 0, I)$
+(an AE has no prior). Where
+a model's training images are not on this machine (MNIST from the test set shipped with the code), both distances
+are to the nearest *test* image instead.
 
 The **scrubber** decodes $z_t$ for any $t \in [0, 1]$ in your browser as you drag (the same linear or slerp
 path, for each model), so you can watch the AE leave the data where the VAE stays on it; on release the page

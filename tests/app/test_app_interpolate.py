@@ -173,6 +173,14 @@ def test_the_moon_argument_in_the_latent_plane(app):
     assert list(app.dataframe[0].value["step"]) == ["A", "1", "2", "3", "B"]
 
 
+def test_the_prior_density_is_charted_for_the_vae_only(app):
+    app.selectbox(key="ip_metric").set_value("log N(z; 0, I)").run()
+    no_exception(app)
+    assert chart_lengths(app) == {"VAE · moons-vae": 9}  # an AE has no prior; a cross-fade no code
+    app.selectbox(key="ip_metric").set_value("distance to nearest training code").run()
+    assert chart_lengths(app) == {"VAE · moons-vae": 9, "AE · moons-ae": 9}
+
+
 def at_charts(at: AppTest) -> list[dict]:
     return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
 

@@ -195,6 +195,8 @@ def test_path_metrics_names_and_values():
     assert sorted(m) == ["distance to nearest training code", "log N(z; 0, I)"]
     np.testing.assert_allclose(m["distance to nearest training code"], [0.0, 4.0])
     np.testing.assert_allclose(m["log N(z; 0, I)"], [-math.log(2 * math.pi), -math.log(2 * math.pi) - 12.5], rtol=1e-6)
+    ae = path_metrics(z, train_codes=torch.tensor([[0.0, 0.0]]), prior=False)  # an AE has no prior
+    assert list(ae) == ["distance to nearest training code"]
 
 
 # --------------------------------------------------------------------------- moons
