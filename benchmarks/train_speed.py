@@ -287,7 +287,8 @@ def whole_processes(args) -> int:
         script.write_text(PEER_SCRIPT)
         print(
             f"whole processes, {args.epochs} epoch(s), batch 128, alternating (peer first), {args.repeats} pair(s); "
-            f"python {sys.version.split()[0]}, torch {torch.__version__}, {torch.get_num_threads()} thread(s)",
+            f"python {sys.version.split()[0]}, torch {torch.__version__}, "
+            f"{args.threads or torch.get_num_threads()} thread(s) per process",
             flush=True,
         )
         for r in range(args.repeats):

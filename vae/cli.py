@@ -377,7 +377,7 @@ def _train_and_save(
     if metrics["iwae"] is not None:
         iw = f", IWAE(k={metrics['iwae_k']}) {metrics['iwae']:.2f}"
         if metrics["iwae_n"] < metrics["n"]:
-            iw += f" on the first {metrics['iwae_n']:,} of {metrics['n']:,} test images (--iwae-n all: every one)"
+            iw += f" on the first {metrics['iwae_n']:,} of {metrics['n']:,} test images (--iwae-n all: the whole set)"
     au = (
         f", active units {metrics['active_units']}/{model_cfg.latent_dim}"
         if metrics["active_units"] is not None
