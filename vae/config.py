@@ -157,6 +157,14 @@ class TrainConfig:
     )
     batch_size: int = option(128, label="Batch size", flag="--batch-size", min=1, max=65_536)
     lr: float = option(1e-3, label="Learning rate", flag="--lr", min=0, min_open=True, max=10)
+    kl_warmup: int = option(
+        0,
+        "epochs over which the KL term's weight rises linearly from 0 to beta (KL warm-up, Sønderby et al. 2016)",
+        label="KL warm-up (epochs)",
+        flag="--kl-warmup",
+        min=0,
+        max=100_000,
+    )
     seed: int = option(1, label="Seed", flag="--seed")
     device: str = option("auto", "auto (CUDA, then MPS, then CPU) | cpu | cuda | cuda:N | mps", flag="--device")
     data_dir: str | None = option(

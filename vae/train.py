@@ -131,21 +131,26 @@ class _Objective(torch.nn.Module):
 
     forward(x (B, C, H, W), weight (B,) or None, generator) -> (loss, mean recon, mean KL); ``weight``
     zeroes rows a streamed batch could not read (the batch keeps its size on every rank); the
-    reparameterization's noise comes from ``generator``.
+    reparameterization's noise comes from ``generator``. During a KL warm-up the KL term weighs
+    ``beta * warmup`` (a 0-d buffer set before each step, so a compiled forward is not rebuilt).
     """
 
     def __init__(self, model: VAE) -> None:
         super().__init__()
         self.model = model
+        self.register_buffer("warmup", torch.ones((), device=model.device), persistent=False)
+        self.warming = False
 
     def forward(
         self, x: torch.Tensor, weight: torch.Tensor | None = None, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, ...]:
         t = elbo_terms(self.model, x, generator=generator)
+        beta = self.model.config.beta * self.warmup if self.warming else self.model.config.beta
         if weight is None:
-            return t.loss, t.recon.mean(), t.kl.mean()
+            loss = -(t.recon - beta * t.kl).mean() if self.warming else t.loss
+            return loss, t.recon.mean(), t.kl.mean()
         total = weight.sum().clamp(min=1)
-        per_image = -(t.recon - self.model.config.beta * t.kl)
+        per_image = -(t.recon - beta * t.kl)
         return (per_image * weight).sum() / total, (t.recon * weight).sum() / total, (t.kl * weight).sum() / total
 
 
@@ -213,7 +218,8 @@ class _Batches:
 
 def _step_function(model: VAE, config: TrainConfig, device: torch.device) -> Callable[..., tuple[torch.Tensor, ...]]:
     """The loss forward for one batch: DDP-wrapped under torchrun, compiled and bf16 if asked."""
-    fn: torch.nn.Module = _Objective(model)
+    objective = _Objective(model)
+    fn: torch.nn.Module = objective
     if distributed.world_size() > 1:
         from torch.nn.parallel import DistributedDataParallel
 
@@ -228,7 +234,16 @@ def _step_function(model: VAE, config: TrainConfig, device: torch.device) -> Cal
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             return fn(x, weight, generator)
 
+    step.objective = objective  # type: ignore[attr-defined]  # for the KL warm-up's weight
     return step
+
+
+def warmup_weight(config: TrainConfig, epoch: int, step: int, steps: int) -> float:
+    """The KL term's share of beta at ``step`` (1-based) of ``steps`` in ``epoch`` (1-based): rises
+    linearly from 0 over the first ``config.kl_warmup`` epochs, then 1."""
+    if config.kl_warmup <= 0:
+        return 1.0
+    return min(1.0, ((epoch - 1) + step / max(steps, 1)) / config.kl_warmup)
 
 
 class _Run:
@@ -358,7 +373,12 @@ def _train_epoch(model, optimizer, step_fn, batches: _Batches, run: _Run, epoch:
     one = torch.ones((), device=device)
     run.epoch_t0 = time.perf_counter()
     try:
+        warming = config.kl_warmup > 0 and epoch <= config.kl_warmup
+        objective = step_fn.objective
+        objective.warming = warming
         for step, (xb, weight, rows, bad) in enumerate(epoch_batches, start=1):
+            if warming:
+                objective.warmup.fill_(warmup_weight(config, epoch, step, batches.steps))
             loss, recon, kl = step_fn(model_input(xb, model.config, noise), weight, noise)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -10,7 +10,7 @@ from vae.cli import default_out
 from vae.config import ModelConfig, TrainConfig
 from vae.meta import checkpoint_dir
 from vae.models import build_model
-from vae.train import History, Progress, TrainingError, fit, resolve_device
+from vae.train import History, Progress, TrainingError, fit, resolve_device, warmup_weight
 from vae.train import test_metrics as split_metrics  # not collected as a test
 
 
@@ -57,6 +57,30 @@ def test_fit_leaves_the_global_rng_alone(moons, tiny_cfg, train_cfg):
     torch.manual_seed(7)  # a different global state: the same run
     b = fit(_fresh(binarized), moons, train_cfg)
     assert a.epochs[-1]["test_elbo"] == b.epochs[-1]["test_elbo"] and a.steps == b.steps
+
+
+def test_kl_warmup_weight_rises_linearly_then_stays_at_one():
+    cfg = TrainConfig(kl_warmup=2)
+    assert [warmup_weight(cfg, 1, s, 4) for s in (1, 2, 4)] == [0.125, 0.25, 0.5]
+    assert [warmup_weight(cfg, 2, 4, 4), warmup_weight(cfg, 3, 1, 4)] == [1.0, 1.0]
+    assert warmup_weight(TrainConfig(), 1, 1, 4) == 1.0  # no warm-up
+
+
+def test_kl_warmup_weighs_the_kl_term_in_the_loss(moons, tiny_cfg, train_cfg):
+    """During the warm-up the logged loss is -recon + beta * w * KL with w < 1; after it, -recon + beta * KL;
+    without a warm-up the run is the same as before."""
+    warm = dataclasses.replace(train_cfg, kl_warmup=1)
+    a, b = _fresh(tiny_cfg), _fresh(tiny_cfg)
+    ha, hb = fit(a, moons, warm), fit(b, moons, train_cfg)
+    first_a, first_b = ha.steps[0], hb.steps[0]
+    assert first_a["loss"] < -first_a["recon"] + first_a["kl"] - 1e-3  # the KL weighed by w < 1
+    assert first_b["loss"] == pytest.approx(-first_b["recon"] + first_b["kl"], abs=1e-3)
+    last = ha.steps[-1]  # epoch 2: past the warm-up
+    assert last["loss"] == pytest.approx(-last["recon"] + last["kl"], abs=1e-3)
+    assert not states_equal(a.state_dict(), b.state_dict())
+    c = _fresh(tiny_cfg)
+    fit(c, moons, dataclasses.replace(train_cfg, kl_warmup=0))
+    assert states_equal(b.state_dict(), c.state_dict())
 
 
 def test_history_has_per_epoch_metrics(moons, tiny_cfg, train_cfg):
