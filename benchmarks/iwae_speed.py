@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import cpu_cores, cpu_name  # noqa: E402
+from benchmarks.peak import matmul_peak  # noqa: E402
 from vae.checkpoint import load_checkpoint  # noqa: E402
 from vae.config import ModelConfig  # noqa: E402
 from vae.data import load_mnist  # noqa: E402
@@ -45,19 +46,6 @@ from vae.models import VAE, build_model  # noqa: E402
 from vae.objectives import iwae_bound, log_likelihood, log_normal, model_input  # noqa: E402
 
 FULL = 10_000
-
-
-def matmul_peak(n: int = 3072, reps: int = 5) -> float:
-    """Best fp32 torch.mm rate, GFLOP/s, with the current threads."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    for _ in range(2):
-        torch.mm(a, b)
-    best = float("inf")
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - t0)
-    return 2 * n**3 / best / 1e9
 
 
 def decode_flops(model: VAE) -> int:

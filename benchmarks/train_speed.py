@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from common import BenchError, run_limited  # noqa: E402  (beside this file)
+from peak import matmul_peak  # noqa: E402
 
 from vae import train as vae_train  # noqa: E402
 from vae.config import ModelConfig, TrainConfig  # noqa: E402
@@ -320,19 +321,6 @@ def whole_processes(args) -> int:
 
 
 # --------------------------------------------------------------------------- measuring
-
-
-def matmul_peak(n: int = 2048, reps: int = 10) -> float:
-    """Best fp32 torch.mm rate, GFLOP/s, with the current threads."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    for _ in range(2):
-        torch.mm(a, b)
-    best = float("inf")
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - t0)
-    return 2 * n**3 / best / 1e9
 
 
 def gflops(samples_per_s: float) -> float:

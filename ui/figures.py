@@ -28,46 +28,38 @@ def palette(n: int) -> list[str]:
     return colors.sample_colorscale("Turbo", [i / max(1, n - 1) for i in range(n)])
 
 
+def ellipse_lines(centres: np.ndarray, axes: np.ndarray, k: float = 1.0) -> tuple[list, list]:
+    """The ±kσ ellipses (a, b, θ) (N, 3) around centres (N, 2) as one line trace's x and y: breaks (None)
+    between ellipses."""
+    xs: list = []
+    ys: list = []
+    for centre, a in zip(np.asarray(centres), np.asarray(axes)):
+        pts = ellipse_outline(centre, a, k, n=33)
+        xs += [*pts[:, 0].tolist(), None]
+        ys += [*pts[:, 1].tolist(), None]
+    return xs, ys
+
+
+def ellipse_trace(centres: np.ndarray, axes: np.ndarray, k: float, name: str, line: dict, **kw: Any) -> go.Scatter:
+    """One line trace of the ±kσ ellipses (a, b, θ) (N, 3) around centres (N, 2), named ``name``."""
+    xs, ys = ellipse_lines(centres, axes, k)
+    return go.Scatter(x=xs, y=ys, mode="lines", name=name, hoverinfo="skip", line=line, **kw)
+
+
 def _ellipse_traces(fig: go.Figure, xy: np.ndarray, ellipses: dict | None) -> None:
     """The posterior ellipses as SVG lines (drawn under the WebGL points); breaks (None) between ellipses."""
     if not ellipses:
         return
 
-    def lines(rows: list[tuple[int, list[float], float]]) -> tuple[list, list]:
-        xs: list = []
-        ys: list = []
-        for i, axes, k in rows:
-            pts = ellipse_outline(xy[i], np.asarray(axes), k, n=33)
-            xs += [*pts[:, 0].tolist(), None]
-            ys += [*pts[:, 1].tolist(), None]
-        return xs, ys
-
     if ellipses.get("all"):
-        xs, ys = lines([(i, a, 1.0) for i, a in enumerate(ellipses["all"][: len(xy)])])
-        fig.add_trace(
-            go.Scatter(
-                x=xs,
-                y=ys,
-                mode="lines",
-                name="±1σ of every point",
-                hoverinfo="skip",
-                line={"width": 0.6, "color": "rgba(128, 128, 128, 0.35)"},
-            )
-        )
+        every = np.asarray(ellipses["all"][: len(xy)])
+        grey = {"width": 0.6, "color": "rgba(128, 128, 128, 0.35)"}
+        fig.add_trace(ellipse_trace(xy[: len(every)], every, 1.0, "±1σ of every point", grey))
     if ellipses.get("pick") is not None:
         i, a = ellipses["pick"], ellipses["axes"]
         for k, dash in ((1.0, "solid"), (2.0, "dash")):
-            xs, ys = lines([(i, a, k)])
-            fig.add_trace(
-                go.Scatter(
-                    x=xs,
-                    y=ys,
-                    mode="lines",
-                    name=f"±{k:g}σ of #{i}",
-                    hoverinfo="skip",
-                    line={"width": 2, "color": "#ff4b4b", "dash": dash},
-                )
-            )
+            red = {"width": 2, "color": "#ff4b4b", "dash": dash}
+            fig.add_trace(ellipse_trace(xy[[i]], np.asarray([a]), k, f"±{k:g}σ of #{i}", red))
 
 
 def map_figure(

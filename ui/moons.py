@@ -11,9 +11,9 @@ import streamlit as st
 import torch
 from plotly.subplots import make_subplots
 
-from services.maps import ellipse_axes, ellipse_outline
+from services.maps import ellipse_axes
 from services.moons import MOON_FIT_LIMIT, MoonFit, MoonPlane, fit_moons, moon_plane, story
-from ui.figures import MARGIN
+from ui.figures import MARGIN, ellipse_trace
 from vae.data import PHASE_NAMES, phase_class
 from vae.models import VAE
 
@@ -53,16 +53,6 @@ def _posteriors(key: str, _model: VAE, _x: torch.Tensor) -> tuple[torch.Tensor, 
     return q.mean.cpu(), None if q.deterministic else q.std.cpu()
 
 
-def _ellipses(centres: np.ndarray, covs: np.ndarray, k: float) -> tuple[list, list]:
-    xs: list = []
-    ys: list = []
-    for c, a in zip(centres, ellipse_axes(covs)):
-        pts = ellipse_outline(c, a, k, n=33)
-        xs += [*pts[:, 0].tolist(), None]
-        ys += [*pts[:, 1].tolist(), None]
-    return xs, ys
-
-
 def _panel(fig: go.Figure, col: int, plane: MoonPlane, show_legend: bool) -> None:
     """One model's plane: data codes by phase, their noise (VAE), the ends' ±1σ/±2σ and the path."""
     cls = phase_class(plane.data_phase)
@@ -82,39 +72,21 @@ def _panel(fig: go.Figure, col: int, plane: MoonPlane, show_legend: bool) -> Non
             row=1,
             col=col,
         )
+    where = {"row": 1, "col": col}
     if plane.covs is not None:
         # The noise of the codes nearest the path: the clouds the argument is about.
         near = np.argsort(np.linalg.norm(plane.codes[:, None] - plane.path[None], axis=-1).min(1))[:60]
-        xs, ys = _ellipses(plane.codes[near], plane.covs[near], 1.0)
-        fig.add_trace(
-            go.Scatter(
-                x=xs,
-                y=ys,
-                mode="lines",
-                name="±1σ of q(z|x), codes near the path",
-                hoverinfo="skip",
-                showlegend=show_legend,
-                line={"width": 0.8, "color": "rgba(150,150,150,0.7)"},
-            ),
-            row=1,
-            col=col,
-        )
+        grey = {"width": 0.8, "color": "rgba(150,150,150,0.7)"}
+        name = "±1σ of q(z|x), codes near the path"
+        axes = ellipse_axes(plane.covs[near])
+        fig.add_trace(ellipse_trace(plane.codes[near], axes, 1.0, name, grey, showlegend=show_legend), **where)
     if plane.end_covs is not None:
         for k, dash in ((1.0, "solid"), (2.0, "dash")):
-            xs, ys = _ellipses(plane.path[[0, -1]], plane.end_covs, k)
-            fig.add_trace(
-                go.Scatter(
-                    x=xs,
-                    y=ys,
-                    mode="lines",
-                    name=f"±{k:g}σ of A and B",
-                    hoverinfo="skip",
-                    showlegend=show_legend,
-                    line={"width": 2, "color": "#ff4b4b", "dash": dash},
-                ),
-                row=1,
-                col=col,
+            red = {"width": 2, "color": "#ff4b4b", "dash": dash}
+            trace = ellipse_trace(
+                plane.path[[0, -1]], ellipse_axes(plane.end_covs), k, f"±{k:g}σ of A and B", red, showlegend=show_legend
             )
+            fig.add_trace(trace, **where)
     if plane.covered is not None:
         colour = ["#2ca02c" if c > 0 else "#000000" for c in plane.covered]
         hover = [f"step {i}: inside the 95% noise region of {c} data codes" for i, c in enumerate(plane.covered)]

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from services.compare import Measured
-from ui.compare import kl_bars_figure, model_label, rate_distortion_figure, table
+from ui.compare import kl_bars_figure, model_label, rate_distortion_figure, spread_table, table
 
 
 def test_rate_distortion_points_are_labelled_with_beta_and_an_ae_is_a_line():
@@ -36,6 +36,21 @@ def test_kl_bars_are_sorted_values_on_a_log_axis_with_the_threshold():
     assert fig.layout.annotations[0].y == pytest.approx(-2)  # log10 of the threshold: a log axis places it so
 
 
+def test_the_spread_table_has_a_row_a_vae():
+    from services.bound import ModelSpread
+
+    rows = spread_table([("v · β = 1", ModelSpread(10, 20, 5, -150.0, 3.25, -150.5, 1.5))])
+    assert rows == [
+        {
+            "model": "v · β = 1",
+            "MC estimate, L=10": "-150.00",
+            "MC spread (sd)": "3.25",
+            "closed-form-KL estimate": "-150.50",
+            "closed-form spread (sd)": "1.50",
+        }
+    ]
+
+
 def test_the_table_and_labels_say_what_an_ae_lacks():
     vae = Measured("v", "vae", 0.5, 140.0, 14.0, -154.0, -152.0, 100, 8, torch.tensor([9.0, 5.0]), 2, 2, 8)
     ae = Measured("a", "ae", 1.0, 134.0, None, None, None, 0, 0, torch.zeros(0), None, 2, 8)
@@ -47,7 +62,9 @@ def test_the_table_and_labels_say_what_an_ae_lacks():
         "distortion −log p(x|z)": "140.00",
         "ELBO": "-154.00",
         "IWAE (k=100)": "-152.00",
+        "gap IWAE − ELBO": "2.00",
         "active units": "2 / 2",
     }
     assert rows[1]["β"] == "— (AE)" and rows[1]["ELBO"] == rows[1]["IWAE (k=100)"] == rows[1]["rate KL"] == "—"
+    assert rows[1]["gap IWAE − ELBO"] == "—"
     assert model_label("v", "vae", 0.5) == "v · β = 0.5" and model_label("a", "ae", 1.0) == "a · AE"

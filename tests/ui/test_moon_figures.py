@@ -1,0 +1,57 @@
+"""ui.moons: the latent planes' figure, the verdicts and the step table, from hand-made planes and fits."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from services.moons import MoonFit, MoonPlane
+from ui.moons import plane_figure, step_table, verdict
+
+
+def plane(vae: bool) -> MoonPlane:
+    codes = np.array([[0.0, 0.0], [2.0, 0.5], [4.0, 0.0]])
+    path = np.array([[0.0, 0.0], [2.0, 0.0], [4.0, 0.0]])
+    return MoonPlane(
+        codes=codes,
+        data_phase=np.array([math.pi, 3 * math.pi / 4, math.pi / 2]),
+        covs=np.tile(np.eye(2) * 0.25, (3, 1, 1)) if vae else None,
+        path=path,
+        end_covs=np.tile(np.eye(2), (2, 1, 1)) if vae else None,
+        covered=np.array([3, 1, 2]) if vae else None,
+        cover_phase=["full moon", "waxing gibbous", "first quarter"] if vae else None,
+        cover_share=np.array([0.9, 0.6, 0.8]) if vae else None,
+        nearest=np.array([0.0, 0.5, 0.0]),
+        spacing=0.25,
+    )
+
+
+def fit(lit: list[float], err: list[float]) -> MoonFit:
+    return MoonFit(torch.arccos(1 - 2 * torch.tensor(lit)), torch.tensor(err), torch.ones(len(lit), dtype=torch.bool))
+
+
+def test_plane_figure_has_both_panels_with_ellipses_for_the_vae_only():
+    fig = plane_figure([("VAE · v", plane(True)), ("AE · a", plane(False))])
+    assert [a.text for a in fig.layout.annotations] == ["VAE · v", "AE · a"]
+    names = [t.name for t in fig.data]
+    assert names.count("±1σ of A and B") == 1 and names.count("±2σ of A and B") == 1  # the VAE's panel only
+    assert names.count("path") == 2
+    vae_path, ae_path = [t for t in fig.data if t.name == "path"]
+    assert list(vae_path.text) == ["A", "1", "B"] and list(ae_path.text) == ["A", "1", "B"]
+    assert "inside the 95% noise region of 1 data codes" in vae_path.hovertext[1]
+    assert "2.0× the codes' usual spacing" in ae_path.hovertext[1]
+
+
+def test_verdicts_and_step_table():
+    good, bad = fit([1.0, 0.8, 0.5], [0.03, 0.05, 0.03]), fit([1.0, 0.75, 0.5], [0.03, 0.13, 0.03])
+    assert verdict("VAE · v", good, "vae").startswith("**VAE · v**: 1 of 1 in-between frames fit a moon")
+    assert "its midpoint fits no moon (fit 0.130)" in verdict("AE · a", bad, "ae")
+    table = step_table([("VAE · v", good), ("AE · a", bad)], [("VAE · v", plane(True)), ("AE · a", plane(False))])
+    assert table["step"] == ["A", "1", "B"]
+    assert table["VAE · v: whose noise covers the step"][1] == (
+        "1 codes' 95% regions; 60% of q(z) there from images labelled waxing gibbous"
+    )
+    assert table["AE · a: nearest code"][1] == "2.0× the usual spacing; no noise covers it"
+    assert table["AE · a: frame"][1].endswith("(fit 0.130: no moon fits)")
