@@ -1,5 +1,5 @@
 """The Compare page in a real browser: the committed β sweep side by side, the rate–distortion chart
-drawn, every row's picture loaded, no error; a full-page screenshot for a person to look at."""
+and both tables drawn, every row's picture loaded, no error; a full-page screenshot for a person to look at."""
 
 from __future__ import annotations
 
@@ -28,7 +28,11 @@ def test_compare(page, server):
     expect(rd.locator(".main-svg").first).to_be_visible()
     for label in ("β = 0.5", "β = 1", "β = 4"):  # the points' labels, drawn by plotly
         expect(rd.locator(".textpoint", has_text=label)).to_have_count(1)
-    expect(m.locator('[data-testid="stDataFrame"]')).to_be_visible()
+    tables = m.locator('[data-testid="stDataFrame"]')
+    expect(tables).to_have_count(2)  # the bounds and rate, and the Monte Carlo estimate per model
+    for t in tables.all():
+        expect(t).to_be_visible()
+    expect(m.get_by_role("heading", name="The Monte Carlo estimate of the ELBO, per model")).to_be_visible()
     for row in ROWS:  # reconstructions, prior samples, the interpolation: a row each
         expect(m.locator("strong", has_text=row)).to_have_count(3)
     images = m.locator('[data-testid="stImage"] img')
