@@ -87,7 +87,11 @@ def elbo_terms(
     return ElboTerms(elbo=recon - kl, recon=recon, kl=kl, loss=-(recon - cfg.beta * kl).mean())
 
 
-IWAE_MEMORY_MB = 128.0  # default budget for one decoder call's two largest activations (see iwae_bound)
+# Default budget for one decoder call's two largest activations (see iwae_bound): a few MB, so that a
+# chunk stays in cache. Measured on a 2-core EPYC (IWAE-5000): the 784-400-20 MLP decodes 155k codes/s at
+# 500 rows a call (3 MB) against 114k at 20,000 rows; the MNIST conv model 15k codes/s at 64 rows against
+# 9.2k at 5,000.
+IWAE_MEMORY_MB = 3.0
 
 
 def _decoder_row_floats(model: VAE, like: Tensor) -> int:
