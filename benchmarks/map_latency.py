@@ -26,6 +26,7 @@ Targets: PCA < 1 s, t-SNE cold <= 8 s for 10,000 codes, warm < 1 s.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import subprocess
 import sys
@@ -74,27 +75,10 @@ def preserved(codes: np.ndarray, xy: np.ndarray, k: int = 10) -> float:
 
 
 def sklearn_tsne(codes: np.ndarray, threads: int, seed: int = 0) -> np.ndarray:
-    """The t-SNE the app ran before openTSNE (services.maps until issue #12): scikit-learn's Barnes-Hut."""
-    from sklearn.manifold import TSNE
-    from threadpoolctl import threadpool_limits
-
-    x = maps.Pca.fit(codes, 50).transform(codes) if codes.shape[1] > 50 else codes
-
-    class _Tsne(TSNE):
-        _EXPLORATION_MAX_ITER = 100  # early-exaggeration iterations (scikit-learn's default: 250)
-
-    tsne = _Tsne(
-        n_components=2,
-        perplexity=min(30.0, max(1.0, (len(x) - 1) / 3.0)),
-        init="pca",
-        learning_rate="auto",
-        max_iter=300,
-        angle=0.7,
-        random_state=seed,
-        n_jobs=threads,
-    )
-    with threadpool_limits(limits=threads, user_api="openmp"):
-        return tsne.fit_transform(x).astype(np.float32)
+    """The t-SNE the app ran on every map before openTSNE, and still runs below ``fft_from`` points:
+    scikit-learn's Barnes-Hut with the app's settings (300 iterations, 100 exaggerated, angle 0.7)."""
+    settings = dataclasses.replace(maps.FAST_TSNE, fft_from=len(codes) + 1, threads=threads, seed=seed)
+    return maps.tsne_embedding(codes, settings)
 
 
 def import_seconds(module: str) -> float:

@@ -129,9 +129,10 @@ def test_tsne_separates_clusters_and_reports_progress():
 
 def test_tsne_is_the_same_for_a_seed_and_differs_for_another():
     x, _ = blobs(200)
-    a = maps.tsne_embedding(x, QUICK)
-    np.testing.assert_array_equal(a, maps.tsne_embedding(x, QUICK))
-    other = maps.TsneSettings(max_iter=150, exploration_iter=50, threads=1, seed=1)
+    np.testing.assert_array_equal(maps.tsne_embedding(x, QUICK), maps.tsne_embedding(x, QUICK))
+    fft = maps.TsneSettings(max_iter=60, exploration_iter=20, threads=1, fft_from=0)
+    a = maps.tsne_embedding(x, fft)
+    other = maps.TsneSettings(max_iter=60, exploration_iter=20, threads=1, fft_from=0, seed=1)
     assert not np.array_equal(a, maps.tsne_embedding(x, other))
 
 
@@ -155,7 +156,8 @@ def test_tsne_of_a_handful_of_points_lowers_the_perplexity():
 def test_tsne_without_opentsne_says_what_to_install(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "openTSNE", None)  # makes `import openTSNE` fail
     with pytest.raises(RuntimeError, match="openTSNE"):
-        maps.tsne_embedding(blobs(20)[0], QUICK)
+        maps.tsne_embedding(blobs(20)[0], maps.TsneSettings(max_iter=60, exploration_iter=20, threads=1, fft_from=0))
+    assert maps.tsne_embedding(blobs(20)[0], QUICK).shape == (20, 2)  # a small map needs only scikit-learn
 
 
 def test_tsne_places_new_codes_at_the_mean_of_their_latent_neighbours():
@@ -221,7 +223,12 @@ def test_tsne_key_names_codes_settings_and_library(monkeypatch):
     assert k != maps.tsne_key(x + 1e-3, QUICK)
     assert k != maps.tsne_key(x, maps.TsneSettings(max_iter=260, exploration_iter=50, threads=1))
     # The library and its version are part of the key: a map made by another t-SNE is not read back.
+    # Small maps are scikit-learn's, large ones (from fft_from points) openTSNE's.
+    fft = maps.TsneSettings(max_iter=150, exploration_iter=50, threads=1, fft_from=10)
+    big = maps.tsne_key(x, fft)
     monkeypatch.setattr(maps, "_opentsne_version", lambda: "0.0.0")
+    assert k == maps.tsne_key(x, QUICK) and big != maps.tsne_key(x, fft)
+    monkeypatch.setattr(maps, "_sklearn_version", lambda: "0.0.0")
     assert k != maps.tsne_key(x, QUICK)
     maps.DiskCache().path(k)  # a valid file name
 
