@@ -126,8 +126,10 @@ def story(fit: MoonFit) -> dict[str, bool | float]:
     sign = 1.0 if float(lit[-1] - lit[0]) >= 0 else -1.0
     total = float((lit[-1] - lit[0]).abs())
     inner = slice(1, len(lit) - 1)
-    waxing = (fit.phase[inner] < math.pi) & fit.side_clear[inner]
-    waning = (fit.phase[inner] >= math.pi) & fit.side_clear[inner]
+    # As MoonFit.name: a side is read only where it is clear and the moon is neither full nor new.
+    sided = fit.side_clear[inner] & (lit[inner] > 0.02) & (lit[inner] < 0.98)
+    waxing = (fit.phase[inner] < math.pi) & sided
+    waning = (fit.phase[inner] >= math.pi) & sided
     return {
         "all_moons": bool(fit.is_moon.all()),
         "in_order": bool((sign * step >= -0.02).all()),

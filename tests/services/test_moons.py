@@ -121,6 +121,17 @@ def test_the_committed_pair_tells_the_moon_story():
         )
         fits[name] = fit_moons(frames)
     vae, ae = story(fits["moons-vae"]), fits["moons-ae"]
-    assert vae["all_moons"] and vae["in_order"], vae  # every VAE frame a moon, the phase one way
+    assert vae["all_moons"] and vae["in_order"], vae  # every VAE frame a moon, the lit fraction one way
+    assert vae["waxing"] >= 3 and vae["waning"] == 0, vae  # full -> waxing gibbous -> first quarter
     assert float(fits["moons-vae"].lit[0]) > 0.9 and float(fits["moons-vae"].lit[-1]) < 0.6
     assert not bool(ae.is_moon[4]), ae.error  # the AE's midpoint: no moon fits it
+    # Whose noise covers each step of the VAE's path: the phases between A and B, in order.
+    model = load_checkpoint(ROOT / "checkpoints" / "moons-vae.safetensors").model
+    z, _ = latent_path(model, data.test_x[a], data.test_x[b], 9)
+    with torch.no_grad():
+        q = model.encode(data.train_x[:5000])
+    plane = moon_plane(q.mean, q.std, data.extra["train_phase"][:5000], z)
+    order = ["full moon", "waxing gibbous", "first quarter"]
+    assert set(plane.cover_phase) <= set(order), plane.cover_phase
+    ranks = [order.index(p) for p in plane.cover_phase]
+    assert ranks == sorted(ranks) and ranks[0] == 0 and ranks[-1] == 2
