@@ -203,10 +203,10 @@ def iwae_bound(
         d = model.latent_dim
         xf = x.flatten(1)  # (N, P)
         out = torch.empty(n, dtype=torch.float64, device=x.device)
+        q = model.encode(x)  # once for all images: the loop below may go image by image
         for i in range(0, n, per_call):
             j = min(i + per_call, n)
-            q = model.encode(x[i:j])
-            mu, logvar = q.mean, q.logvar
+            mu, logvar = q.mean[i:j], q.logvar[i:j]
             # One randn call per image: the stream a per-image loop draws (one (k, D) call each);
             # a single (g, k, D) call would not match it bit for bit (CPU normal_ fills in blocks).
             eps = torch.stack(
