@@ -46,13 +46,18 @@ class MoonFit:
         return (1 - torch.cos(self.phase)) / 2
 
     @property
+    def sided(self) -> Tensor:
+        """(N,) bool: the lit side (waxing or waning) can be read: clear, and the moon neither full nor new."""
+        return self.side_clear & (self.lit > 0.02) & (self.lit < 0.98)
+
+    @property
     def is_moon(self) -> Tensor:
         return self.error <= MOON_FIT_LIMIT
 
     def name(self, i: int) -> str:
         """The phase's name; without waxing/waning where the picture cannot tell them apart."""
         lit = float(self.lit[i])
-        if bool(self.side_clear[i]) or lit < 0.02 or lit > 0.98:
+        if bool(self.sided[i]) or lit < 0.02 or lit > 0.98:
             return PHASE_NAMES[int(phase_class(float(self.phase[i])))]
         return "crescent" if lit < 0.25 else "half moon" if lit < 0.75 else "gibbous"
 
@@ -126,8 +131,7 @@ def story(fit: MoonFit) -> dict[str, bool | float]:
     sign = 1.0 if float(lit[-1] - lit[0]) >= 0 else -1.0
     total = float((lit[-1] - lit[0]).abs())
     inner = slice(1, len(lit) - 1)
-    # As MoonFit.name: a side is read only where it is clear and the moon is neither full nor new.
-    sided = fit.side_clear[inner] & (lit[inner] > 0.02) & (lit[inner] < 0.98)
+    sided = fit.sided[inner]
     waxing = (fit.phase[inner] < math.pi) & sided
     waning = (fit.phase[inner] >= math.pi) & sided
     return {

@@ -46,10 +46,15 @@ def row_caption(fit: MoonFit) -> str:
 
 @st.cache_resource(show_spinner="Encoding the data's q(z|x)…", max_entries=16)
 def _posteriors(key: str, _model: VAE, _x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Means and sigmas (N, D) of q(z|x) for images x (sigma None for an AE), cached under ``key``."""
-    _model.eval()
+    """:func:`_encode`, cached under ``key`` (checkpoint and images)."""
+    return _encode(_model, _x)
+
+
+def _encode(model: VAE, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Means and sigmas (N, D) of q(z|x) for images x (sigma None for an AE)."""
+    model.eval()
     with torch.no_grad():
-        q = _model.encode(_x.to(_model.device))
+        q = model.encode(x.to(model.device))
     return q.mean.cpu(), None if q.deterministic else q.std.cpu()
 
 
@@ -128,7 +133,6 @@ def plane_figure(planes: Sequence[tuple[str, MoonPlane]]) -> go.Figure:
 
 
 def plane_of(
-    title: str,
     key: str,
     model: VAE,
     ref_x: torch.Tensor,
@@ -139,9 +143,7 @@ def plane_of(
 ) -> MoonPlane:
     """A model's plane for a path z (S, D) between the codes of xa and xb, among the reference images' codes."""
     mean, std = _posteriors(key, model, ref_x)
-    end_std = _posteriors(
-        f"{key}:ends:{hash(xa.numpy().tobytes())}:{hash(xb.numpy().tobytes())}", model, torch.stack([xa, xb])
-    )[1]
+    end_std = _encode(model, torch.stack([xa, xb]))[1]
     return moon_plane(mean, std, ref_phase[: len(mean)], z, end_std)
 
 
@@ -192,7 +194,7 @@ def moon_argument(
 ) -> None:
     """The section: the planes, the verdicts and the step table, for paths (title, key, model, z (S, D))."""
     st.subheader("The moon argument, in the latent space")
-    planes = [(t, plane_of(t, key, m, ref_x, ref_phase, xa, xb, z)) for t, key, m, z in paths]
+    planes = [(t, plane_of(key, m, ref_x, ref_phase, xa, xb, z)) for t, key, m, z in paths]
     st.plotly_chart(plane_figure(planes), key="ip_moon_plane")
     for (title, _, model, _), fit in zip(paths, row_fits):
         st.markdown(verdict(title, fit, model.config.kind))
