@@ -173,13 +173,12 @@ def step_table(fits_by_title: Sequence[tuple[str, MoonFit]], planes: Sequence[tu
     for (title, fit), (_, plane) in zip(fits_by_title, planes):
         table[f"{title}: frame"] = [fit.caption(i) for i in range(n)]
         if plane.covered is not None:
-            table[f"{title}: whose noise covers the step"] = [
-                f"{c} codes' 95% regions; {100 * s:.0f}% of q(z) there from images labelled {p}"
-                for c, p, s in zip(plane.covered, plane.cover_phase, plane.cover_share)
+            table[f"{title}: whose noise covers it (codes; share of q(z))"] = [
+                f"{c}; {100 * s:.0f}% {p}" for c, p, s in zip(plane.covered, plane.cover_phase, plane.cover_share)
             ]
         else:
-            table[f"{title}: nearest code"] = [
-                f"{d / max(plane.spacing, 1e-12):.1f}× the usual spacing; no noise covers it" for d in plane.nearest
+            table[f"{title}: nearest code (no noise covers any step)"] = [
+                f"{d / max(plane.spacing, 1e-12):.1f}× the usual spacing" for d in plane.nearest
             ]
     return table
 
@@ -202,5 +201,6 @@ def moon_argument(
     st.caption(
         f"A frame fits a moon when the data set's own renderer, fitted to it, leaves an RMS error ≤ {MOON_FIT_LIMIT}"
         " (99% of real test moons, craters and noise included, fit within 0.096). A step is covered when it lies"
-        " inside the 95% region of a data code's q(z|x) in all dimensions; the plane shows two of them."
+        " inside the 95% region of a data code's q(z|x) in all dimensions (the plane shows two of them); the share"
+        " is of the aggregate posterior q(z) = mean q(z|x_i) at the step, by the images' phase."
     )
