@@ -171,13 +171,14 @@ def step_table(fits_by_title: Sequence[tuple[str, MoonFit]], planes: Sequence[tu
     n = len(fits_by_title[0][1].phase)
     table: dict[str, list] = {"step": ["A"] + [str(i) for i in range(1, n - 1)] + ["B"]}
     for (title, fit), (_, plane) in zip(fits_by_title, planes):
-        table[f"{title}: frame"] = [fit.caption(i) for i in range(n)]
+        title = title.split(" · ")[0]  # "VAE" or "AE": the full titles are the planes' and the verdicts'
+        table[f"{title} frame"] = [fit.caption(i) for i in range(n)]
         if plane.covered is not None:
-            table[f"{title}: whose noise covers it (codes; share of q(z))"] = [
+            table[f"{title}: covered by (codes; share of q(z))"] = [
                 f"{c}; {100 * s:.0f}% {p}" for c, p, s in zip(plane.covered, plane.cover_phase, plane.cover_share)
             ]
         else:
-            table[f"{title}: nearest code (no noise covers any step)"] = [
+            table[f"{title}: nearest code (no noise)"] = [
                 f"{d / max(plane.spacing, 1e-12):.1f}× the usual spacing" for d in plane.nearest
             ]
     return table

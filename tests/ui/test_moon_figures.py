@@ -50,6 +50,6 @@ def test_verdicts_and_step_table():
     assert "its midpoint fits no moon (fit 0.130)" in verdict("AE · a", bad, "ae")
     table = step_table([("VAE · v", good), ("AE · a", bad)], [("VAE · v", plane(True)), ("AE · a", plane(False))])
     assert table["step"] == ["A", "1", "B"]
-    assert table["VAE · v: whose noise covers it (codes; share of q(z))"][1] == "1; 60% waxing gibbous"
-    assert table["AE · a: nearest code (no noise covers any step)"][1] == "2.0× the usual spacing"
-    assert table["AE · a: frame"][1].endswith("(fit 0.130: no moon fits)")
+    assert table["VAE: covered by (codes; share of q(z))"][1] == "1; 60% waxing gibbous"
+    assert table["AE: nearest code (no noise)"][1] == "2.0× the usual spacing"
+    assert table["AE frame"][1].endswith("(fit 0.130: no moon fits)")
