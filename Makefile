@@ -15,21 +15,23 @@ $(VENV)/.installed: requirements.txt
 
 setup: $(VENV)/.installed
 
-# The browser for the end-to-end tests (tests/e2e): Debian's chromium, never `playwright install`.
-# Installed with apt-get when $(CHROMIUM) is missing (as root, or with password-less sudo). Where it cannot
-# be installed this says why, and the browser tests then fail under CI and are skipped elsewhere.
+# The browser for the end-to-end tests (tests/e2e): Debian's chromium, never `playwright install`; and
+# Debian's nodejs, which runs the app's JavaScript against torch (tests/services/test_live_views.py).
+# Installed with apt-get when missing (as root, or with password-less sudo). Where they cannot be
+# installed this says why, and those tests then fail under CI and are skipped elsewhere.
 CHROMIUM ?= /usr/bin/chromium
 browser:
-	@if [ -x "$(CHROMIUM)" ]; then exit 0; fi; \
+	@PKGS=; [ -x "$(CHROMIUM)" ] || PKGS=" chromium"; command -v node >/dev/null 2>&1 || PKGS="$$PKGS nodejs"; \
+	if [ -z "$$PKGS" ]; then exit 0; fi; \
 	if ! command -v apt-get >/dev/null 2>&1; then \
-		echo "make browser: $(CHROMIUM) is missing and there is no apt-get: install chromium by hand."; exit 0; fi; \
+		echo "make browser: missing$$PKGS and there is no apt-get: install them by hand."; exit 0; fi; \
 	if [ "$$(id -u)" -eq 0 ]; then SUDO=; \
 	elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
-	else echo "make browser: $(CHROMIUM) is missing; run as root: apt-get install chromium"; exit 0; fi; \
-	echo "make browser: installing chromium with apt-get (for the browser tests)"; \
+	else echo "make browser: missing$$PKGS; run as root: apt-get install$$PKGS"; exit 0; fi; \
+	echo "make browser: installing$$PKGS with apt-get (for the browser and JavaScript tests)"; \
 	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium </dev/null >/dev/null && \
-	test -x "$(CHROMIUM)"
+	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$PKGS </dev/null >/dev/null && \
+	test -x "$(CHROMIUM)" && command -v node >/dev/null
 
 app: setup
 	$(PY) -m streamlit run app.py
