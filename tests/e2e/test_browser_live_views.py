@@ -136,6 +136,13 @@ def test_hovering_the_map_decodes_and_shows_thumbnails(page, server):
     assert len(set(seen)) >= 10, f"the decoded picture changed at {len(set(seen))} of 20 positions"
     expect(page.locator(f"{MAP} .where")).to_contain_text("PC 1 = ")
 
+    # Zoom in (scroll up over the middle): the click's rerun below must keep this view.
+    home = page.locator(MAP).evaluate("r => r.__map.view()")
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+    page.mouse.wheel(0, -300)
+    page.wait_for_timeout(100)
+    zoomed = page.locator(MAP).evaluate("r => r.__map.view()")
+    assert zoomed["x1"] - zoomed["x0"] < 0.8 * (home["x1"] - home["x0"]), (home, zoomed)
     target = isolated_point(page)
     assert target["gap"] >= 4, target
     before = painted(thumb)
@@ -150,6 +157,7 @@ def test_hovering_the_map_decodes_and_shows_thumbnails(page, server):
     assert m.get_by_role("spinbutton").first.input_value() == str(target["i"])
     # The picked point's posterior ellipses (±1σ, ±2σ) are drawn; the option adds every point's ±1σ.
     wait_drawn(page, lambda k: k == 2)
+    assert page.locator(MAP).evaluate("r => r.__map.view()") == zoomed  # the rerun kept the zoom
     m.locator('[data-testid="stCheckbox"]').filter(has_text="noise clouds").locator("label").first.click()
     wait_drawn(page, lambda k: k > 50)  # the picked point's two and one for each shown point
     wait_idle(page)

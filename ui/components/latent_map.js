@@ -13,6 +13,9 @@ const abs = (path) => new URL(path, window.location.origin).href;
 const M = { l: 56, r: 10, t: 10, b: 42 }; // CSS pixels around the plotting area: ticks and titles
 const HIT = 8; // CSS pixels: how near the mouse a point must be to count as hovered
 const PANEL = 150; // CSS pixels of the decoded picture and the thumbnail
+// Zoom, pan and hidden labels by map (method, points, bounds): a click's rerun re-mounts the view with
+// new ellipses, and the user's zoom must survive it; another map starts from its home view.
+const kept = new Map();
 
 function el(tag, props = {}, children = []) {
   const e = Object.assign(document.createElement(tag), props);
@@ -82,9 +85,10 @@ export default function (component) {
   root.removeAttribute("data-ready");
   const ui = layout(root, data);
   const n = data.x.length;
-  const hidden = new Set();
   const home = bounds(data);
-  let view = { ...home };
+  const key = JSON.stringify([data.method, n, home, data.x.slice(0, 8), data.y.slice(0, 8)]);
+  const hidden = new Set(kept.get(key)?.hidden ?? []);
+  let view = { ...(kept.get(key)?.view ?? home) };
   let hover = null; // index under the mouse (n + u for upload u)
   let picked = data.ellipses?.pick ?? null; // the selected point survives a rerun that redraws its ellipses
   let alive = true;
@@ -214,6 +218,8 @@ export default function (component) {
   }
 
   function drawBase() {
+    if (!kept.has(key) && kept.size >= 16) kept.delete(kept.keys().next().value);
+    kept.set(key, { view: { ...view }, hidden: [...hidden] });
     const ctx = context(ui.base);
     axes(ctx, getComputedStyle(root).color);
     ctx.save();
@@ -329,6 +335,7 @@ export default function (component) {
 
   ui.chips.forEach((chip, j) => {
     if (j >= data.names.length) return;
+    chip.classList.toggle("off", hidden.has(j));
     chip.addEventListener("click", () => {
       hidden.has(j) ? hidden.delete(j) : hidden.add(j);
       chip.classList.toggle("off", hidden.has(j));
@@ -405,6 +412,7 @@ export default function (component) {
     },
     hovered: () => hover,
     ellipses: () => drawn,
+    view: () => ({ ...view }),
   };
 
   const thumbnails = (async () => {
