@@ -9,6 +9,7 @@ the KL of two Gaussians is in closed form (Kingma & Welling 2013, appendix B).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -17,6 +18,7 @@ from torch import Tensor
 
 from .config import ModelConfig
 from .distributions import LOG_2PI, kl_per_dim, log_normal  # noqa: F401 (re-exported)
+from .fast_decode import fast_decoder
 from .models import VAE
 
 BINARIZE_SEED = 0
@@ -146,9 +148,11 @@ def _chunk_log_likelihood(x: Tensor, logits: Tensor, likelihood: str, log_sigma:
     raise ValueError(f"unknown likelihood {likelihood!r}")
 
 
-def _log_weights(model: VAE, x: Tensor, mu: Tensor, logvar: Tensor, eps: Tensor) -> Tensor:
+def _log_weights(
+    model: VAE, x: Tensor, mu: Tensor, logvar: Tensor, eps: Tensor, decode: Callable[[Tensor], Tensor]
+) -> Tensor:
     """log p(x, z) - log q(z|x) at z = mu + sigma * eps, for g images: x (g, P), mu and logvar (g, D),
-    eps (g, m, D) -> (g, m) in float64.
+    eps (g, m, D) -> (g, m) in float64. ``decode`` is ``model.decode_logits`` or its fast equal.
 
     log p(z) - log q(z|x) = -|z|^2/2 + |eps|^2/2 + sum(logvar)/2: the log 2 pi terms cancel and
     (z - mu)^2 / sigma^2 is eps^2 exactly, so no division by a tiny sigma. These sums are over D
@@ -157,7 +161,7 @@ def _log_weights(model: VAE, x: Tensor, mu: Tensor, logvar: Tensor, eps: Tensor)
     """
     g, m, d = eps.shape
     z = mu.unsqueeze(1) + torch.exp(0.5 * logvar).unsqueeze(1) * eps  # (g, m, D)
-    logits = model.decode_logits(z.reshape(g * m, d)).reshape(g, m, -1)  # (g, m, P)
+    logits = decode(z.reshape(g * m, d)).reshape(g, m, -1)  # (g, m, P)
     log_px_z = _chunk_log_likelihood(x, logits, model.config.likelihood, model.log_sigma).double()
     zd, ed = z.double(), eps.double()
     prior_minus_q = 0.5 * (ed.square().sum(-1) - zd.square().sum(-1) + logvar.double().sum(-1).unsqueeze(1))
@@ -204,6 +208,7 @@ def iwae_bound(
         xf = x.flatten(1)  # (N, P)
         out = torch.empty(n, dtype=torch.float64, device=x.device)
         q = model.encode(x)  # once for all images: the loop below may go image by image
+        decode = fast_decoder(model)  # decode_logits, laid out for the CPU's conv kernels
         for i in range(0, n, per_call):
             j = min(i + per_call, n)
             mu, logvar = q.mean[i:j], q.logvar[i:j]
@@ -213,14 +218,14 @@ def iwae_bound(
                 [torch.randn(k, d, generator=generator, dtype=mu.dtype, device=mu.device) for _ in range(j - i)]
             )  # (g, k, D)
             if k <= rows:
-                lw = _log_weights(model, xf[i:j], mu, logvar, eps)  # (g, k) float64
+                lw = _log_weights(model, xf[i:j], mu, logvar, eps, decode)  # (g, k) float64
                 out[i:j] = torch.logsumexp(lw, dim=1)
                 continue
             # k > rows: one image (g = 1), its k samples in slices; the running logsumexp is float64
             # so that thousands of partial sums of weights spanning hundreds of nats lose nothing.
             acc = torch.full((1,), -math.inf, dtype=torch.float64, device=x.device)
             for s in range(0, k, rows):
-                lw = _log_weights(model, xf[i:j], mu, logvar, eps[:, s : s + rows])
+                lw = _log_weights(model, xf[i:j], mu, logvar, eps[:, s : s + rows], decode)
                 acc = torch.logaddexp(acc, torch.logsumexp(lw, dim=1))
             out[i:j] = acc
         res = (out - math.log(k)).to(x.dtype if x.is_floating_point() else torch.float32)
