@@ -32,6 +32,7 @@ def explorer() -> None:
     else:
         ui_sl.server_sliders(model, setup, decoder, shape)
         panel = st.container()
+        pad = ui_sl.server_pad(model, setup, key, shape)
     with panel:
         z = ui_sl.code_panel(model, setup, pad)
     ui_sl.traversals(model, setup, z, key)

@@ -165,3 +165,26 @@ def traversal_grid(z: Tensor, dims: Sequence[int], axes: Sequence[Axis], determi
     Returns (len(dims) * steps, D), row after row."""
     rows = [traversal(z, j, traversal_values(axes[j], deterministic, steps).tolist()) for j in dims]
     return torch.cat(rows) if rows else z.new_zeros(0, len(z))
+
+
+PAD_STEPS = 9  # the server pad's grid: this many values of each of its two dimensions
+
+
+def pad_grid(
+    z: Tensor, i: int, j: int, axes: Sequence[Axis], steps: int = PAD_STEPS
+) -> tuple[np.ndarray, np.ndarray, Tensor]:
+    """The server-side 2-D pad: ``steps`` values of dimension i across its slider range (xs, left to
+    right) and of j (ys, top to bottom: highest first), and the codes (steps * steps, D), row after
+    row, with the other dimensions held at z (D,)."""
+    xs = np.linspace(axes[i].lo, axes[i].hi, steps)
+    ys = np.linspace(axes[j].hi, axes[j].lo, steps)
+    codes = z.detach().to(torch.float32).repeat(steps * steps, 1)
+    codes[:, i] = torch.tensor(np.tile(xs, steps), dtype=torch.float32)
+    codes[:, j] = torch.tensor(np.repeat(ys, steps), dtype=torch.float32)
+    return xs, ys, codes
+
+
+def snap(value: float, axis: Axis) -> float:
+    """A value moved into the slider's range and onto its steps (what st.slider can hold)."""
+    k = round((min(max(value, axis.lo), axis.hi) - axis.lo) / axis.step)
+    return round(min(axis.lo + k * axis.step, axis.hi), 10)

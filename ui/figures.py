@@ -198,3 +198,51 @@ def score_histogram(
         showlegend=False,
     )
     return fig
+
+
+def pad_figure(
+    mosaic: Any, xs: np.ndarray, ys: np.ndarray, here: tuple[float, float], titles: tuple[str, str]
+) -> go.Figure:
+    """The server-side 2-D pad: the decoded grid ``mosaic`` (a PIL image, xs across, ys from the top)
+    under clickable points at the grid's codes (customdata: [x, y]) and a star at the current code."""
+    dx = (xs[-1] - xs[0]) / max(len(xs) - 1, 1)
+    dy = (ys[0] - ys[-1]) / max(len(ys) - 1, 1)
+    gx, gy = np.meshgrid(xs, ys)
+    fig = go.Figure()
+    fig.add_layout_image(
+        source=mosaic,
+        xref="x",
+        yref="y",
+        x=xs[0] - dx / 2,
+        y=ys[0] + dy / 2,
+        sizex=dx * len(xs),
+        sizey=dy * len(ys),
+        sizing="stretch",
+        layer="below",
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=gx.ravel().tolist(),  # lists, not plotly's base64 arrays: the spec stays readable
+            y=gy.ravel().tolist(),
+            mode="markers",
+            # a clear square over each picture: a click anywhere on it selects that code
+            marker={"symbol": "square", "size": 40, "color": "rgba(0, 0, 0, 0)", "line": {"width": 0}},
+            customdata=np.stack([gx.ravel(), gy.ravel()], axis=1).tolist(),
+            hovertemplate=f"{titles[0]} = %{{x:+.2f}}<br>{titles[1]} = %{{y:+.2f}}<extra>click to go there</extra>",
+            name="grid",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[here[0]],
+            y=[here[1]],
+            mode="markers",
+            marker={"symbol": "star", "size": 16, "color": "orange", "line": {"width": 1, "color": "black"}},
+            hoverinfo="skip",
+            name="the code now",
+        )
+    )
+    fig.update_xaxes(range=[xs[0] - dx / 2, xs[-1] + dx / 2], title=titles[0], showgrid=False, zeroline=False)
+    fig.update_yaxes(range=[ys[-1] - dy / 2, ys[0] + dy / 2], title=titles[1], showgrid=False, zeroline=False)
+    fig.update_layout(height=460, width=480, margin=MARGIN, showlegend=False, clickmode="event+select", dragmode=False)
+    return fig

@@ -22,6 +22,7 @@ from services import sliders as sl
 from services.explore import decode_batches, gif_bytes, png_bytes, prior_log_density, strip, traversal
 from services.live import LiveDecoder
 from ui.common import codes_of, dimension_kl
+from ui.figures import pad_figure
 from ui.live import component, fallback_note
 from ui.pictures import labelled_rows
 from vae.data import Dataset
@@ -195,8 +196,8 @@ def live_sliders(decoder: LiveDecoder, s: Setup, key: str, shape: tuple[int, int
     return base
 
 
-def live_pad(base: dict, s: Setup, key: str, shape: tuple[int, int, int]) -> tuple[int, int] | None:
-    """The 2-D pad on two chosen dimensions; returns them (None when there is no pad)."""
+def _pad_dims(s: Setup, key: str, hint: str) -> tuple[int, int] | None:
+    """The pad's header and its two dimension pickers (one pair per model); None without a pad."""
     if s.latent_dim < 2:
         return None
     st.subheader("2-D pad")
@@ -204,14 +205,58 @@ def live_pad(base: dict, s: Setup, key: str, shape: tuple[int, int, int]) -> tup
     c1, c2, c3 = st.columns([1, 1, 2], vertical_alignment="bottom")
     i = c1.selectbox("Across", order, index=0, format_func=s.short, key=f"sl_pad_x_{tag}")
     j = c2.selectbox("Up", order, index=1, format_func=s.short, key=f"sl_pad_y_{tag}")
-    c3.caption("Drag the point (or focus the plane and use the arrow keys); the other dimensions stay as set above.")
+    c3.caption(hint)
     if i == j:
         st.warning("Pick two different dimensions for the pad.")
         return None
+    return i, j
+
+
+def live_pad(base: dict, s: Setup, key: str, shape: tuple[int, int, int]) -> tuple[int, int] | None:
+    """The 2-D pad on two chosen dimensions; returns them (None when there is no pad)."""
+    hint = "Drag the point (or focus the plane and use the arrow keys); the other dimensions stay as set above."
+    dims = _pad_dims(s, key, hint)
+    if dims is None:
+        return None
+    i, j = dims
     side = shape[1]
     data = {**base, "x": _axis(s, i), "y": _axis(s, j), "size": side * -(-PAD_PX // side), "caption": s.caption}
     result = component("latent_pad")(key="sl_pad", data=data, on_released_change=lambda: None)
     _released(result, s.latent_dim)
+    return i, j
+
+
+def _pad_clicked(i: int, j: int, axes: list[sl.Axis]) -> None:
+    """The server pad's click: the clicked grid code's two values go to their sliders (before they are drawn)."""
+    event = st.session_state.get("sl_pad_chart") or {}
+    for p in reversed(list((event.get("selection") or {}).get("points") or [])):
+        cd = p.get("customdata") if isinstance(p, dict) else None
+        if isinstance(cd, (list, tuple)) and len(cd) == 2 and all(isinstance(v, (int, float)) for v in cd):
+            st.session_state[f"z_{i}"] = sl.snap(float(cd[0]), axes[i])
+            st.session_state[f"z_{j}"] = sl.snap(float(cd[1]), axes[j])
+            return
+
+
+def server_pad(model, s: Setup, key: str, shape: tuple[int, int, int]) -> tuple[int, int] | None:
+    """The 2-D pad decoded here: a grid of pictures over two dimensions (the others as the sliders
+    hold them); a click on one moves both sliders there. Returns the dimensions (None: no pad)."""
+    hint = "Click a picture to move both sliders to its code; the other dimensions stay as set above."
+    dims = _pad_dims(s, key, hint)
+    if dims is None:
+        return None
+    i, j = dims
+    z = torch.tensor(st.session_state["sl_code"], dtype=torch.float32)
+    xs, ys, codes = sl.pad_grid(z, i, j, s.axes)
+    mosaic = to_pil(tile(decode_batches(model, codes), nrow=len(xs), padding=0))
+    fig = pad_figure(mosaic, xs, ys, (float(z[i]), float(z[j])), (s.short(i), s.short(j)))
+    st.plotly_chart(
+        fig,
+        key="sl_pad_chart",
+        width="content",  # square pictures: the figure's own size, not the column's
+        on_select=lambda: _pad_clicked(i, j, s.axes),
+        selection_mode="points",
+        config={"displaylogo": False},
+    )
     return i, j
 
 

@@ -318,3 +318,43 @@ def test_the_server_sliders_show_the_band_in_their_labels(no_runtime):
     at.button(key="sl_draw").click().run()
     no_exception(at)
     assert z_values(at) != before
+
+
+def pad_chart(at: AppTest) -> dict:
+    """The server pad's plotly figure (its JSON spec)."""
+    (chart,) = [c for c in at.get("plotly_chart") if "sl_pad_chart" in c.proto.id]
+    return json.loads(chart.proto.spec)
+
+
+def test_the_server_pad_shows_a_grid_and_the_code(no_runtime):
+    at = run_page(PAGE)
+    assert not at.get("bidi_component")
+    (across,) = [s for s in at.selectbox if s.key.startswith("sl_pad_x_")]
+    (up,) = [s for s in at.selectbox if s.key.startswith("sl_pad_y_")]
+    i, j = across.value, up.value
+    grid, here = pad_chart(at)["data"]
+    assert len(grid["x"]) == 81 and min(grid["x"]) == -4.0 and max(grid["y"]) == 4.0
+    assert grid["customdata"][0] == [-4.0, 4.0]  # top left: lowest across, highest up
+    assert (here["x"], here["y"]) == ([0.0], [0.0])
+    at.slider(key=f"z_{i}").set_value(1.5).run()
+    at.slider(key=f"z_{j}").set_value(-2.0).run()
+    no_exception(at)
+    assert [(d["x"], d["y"]) for d in pad_chart(at)["data"]][1] == ([1.5], [-2.0])  # the star follows the sliders
+    assert server_code(at) == f"On the server (sent on release): z{i} = +1.50, z{j} = -2.00"
+
+
+def test_a_click_on_the_server_pad_moves_both_sliders():
+    def script() -> None:
+        import streamlit as st
+
+        from services.sliders import Axis
+        from ui.sliders import _pad_clicked
+
+        axes = [Axis(-4.0, 4.0, 0.05)] * 3
+        st.session_state["sl_pad_chart"] = {"selection": {"points": [{"customdata": [1.234, -9.0]}]}}
+        _pad_clicked(2, 0, axes)
+        st.write(f"{st.session_state['z_2']} {st.session_state['z_0']}")
+
+    at = AppTest.from_function(script).run()
+    no_exception(at)
+    assert at.markdown[0].value == "1.25 -4.0"  # onto the slider's steps and into its range
