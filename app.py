@@ -37,7 +37,8 @@ def vae_metrics(cols: list, cfg: dict, m: dict) -> None:
     cols[2].metric("Test ELBO (nats)", _metric(m.get("elbo")))
     covered = m.get("iwae_n") or m.get("n")  # files written before iwae_n existed scored all n images
     on = f"over {covered:,} test images" if m.get("iwae") is not None and covered else None
-    cols[3].metric(f"Test IWAE k={m.get('iwae_k', 0)}", _metric(m.get("iwae")), help=on)
+    part = f" · first {covered:,} of {m['n']:,}" if on and m.get("n") and covered < m["n"] else ""  # in view
+    cols[3].metric(f"Test IWAE k={m.get('iwae_k', 0)}{part}", _metric(m.get("iwae")), help=on)
     au = m.get("active_units")
     cols[4].metric("Active units", f"{au} / {cfg.get('latent_dim')}" if au is not None else "—")
 

@@ -217,3 +217,26 @@ def test_every_page_without_any_checkpoint_says_so(page, tmp_path, monkeypatch):
         assert [e.value for e in at.error] == [
             "No checkpoint found in checkpoints/. Train one on the Train page or upload one."
         ]
+
+
+def test_a_partial_iwae_says_how_many_test_images_it_covers():
+    def script() -> None:
+        import streamlit as st
+
+        from app import vae_metrics
+
+        cols = st.columns(5)
+        vae_metrics(
+            cols,
+            {"beta": 1, "latent_dim": 2},
+            {"elbo": -91.0, "iwae": -85.0, "iwae_k": 5000, "iwae_n": 2000, "n": 10000},
+        )
+        vae_metrics(
+            cols,
+            {"beta": 1, "latent_dim": 2},
+            {"elbo": -91.0, "iwae": -85.5, "iwae_k": 5000, "iwae_n": 10000, "n": 10000},
+        )
+
+    at = AppTest.from_function(script).run()
+    labels = [m.label for m in at.metric if m.label.startswith("Test IWAE")][-2:]  # importing app draws its card
+    assert labels == ["Test IWAE k=5000 · first 2,000 of 10,000", "Test IWAE k=5000"]
