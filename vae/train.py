@@ -7,6 +7,7 @@ CLI: ``python -m vae.train --dataset moons --kind vae --arch mlp --hidden 400 --
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import os
 import sys
@@ -439,15 +440,19 @@ def _skip_dynamo_import() -> None:
             setattr(fn, "__dynamo_disable", fn)
 
 
+# Adam's own step under its decorators; unwrapped here once, because a torch.optim.Adam made elsewhere
+# in the process (the Mixtures page's) wraps the class's step again in the optimizer's step hooks.
+_ADAM_STEP = inspect.unwrap(torch.optim.Adam.step)
+
+
 class _Adam(torch.optim.Adam):
     """torch.optim.Adam, same update and state_dict; its step does not import torch._dynamo."""
 
     def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
-        raw = getattr(torch.optim.Adam.step, "__wrapped__", None)
-        if raw is None or self.defaults.get("differentiable"):
+        if self.defaults.get("differentiable"):
             return super().step(closure)
         with torch.no_grad():
-            return raw(self, closure)
+            return _ADAM_STEP(self, closure)
 
 
 def _adam(model: VAE, lr: float, state: dict[str, Any] | None = None) -> torch.optim.Adam:

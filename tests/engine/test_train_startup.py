@@ -34,3 +34,22 @@ def test_adam_trains_without_importing_dynamo():
     out = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["True", "True", "False"]
+
+
+def test_adam_steps_once_with_hooks_after_another_adam_patched_the_class():
+    """A plain torch.optim.Adam made first (as the Mixtures page does) wraps Adam.step in step hooks;
+    fit's Adam must still take one step and run its own post-step hook once."""
+    import torch
+
+    from vae.config import ModelConfig
+    from vae.models import build_model
+    from vae.train import _adam
+
+    torch.optim.Adam(torch.nn.Linear(2, 2).parameters())
+    model = build_model(ModelConfig(image_shape=(1, 4, 4), hidden=(8,), latent_dim=2), torch.Generator().manual_seed(0))
+    opt, seen = _adam(model, 1e-2), []
+    opt.register_step_post_hook(lambda *_: seen.append(1))
+    before = [p.detach().clone() for p in model.parameters()]
+    model.decode_logits(torch.randn(3, 2)).square().sum().backward()
+    opt.step()
+    assert seen == [1] and any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
