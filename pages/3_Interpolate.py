@@ -102,11 +102,11 @@ method = c2.radio(
 )
 
 # The models to compare: the active one and its partner of the other kind on the same data.
-models = [(f"{cfg.kind.upper()} · {active.name}", active.name, active.ckpt)]
+models = [active]
 other = partner(active, "ae" if cfg.kind == "vae" else "vae")
 if other is not None:
-    models.append((f"{other[1].config.kind.upper()} · {other[0]}", other[0], other[1]))
-    models.sort(key=lambda m: m[2].config.kind != "vae")  # the VAE's row first
+    models.append(other)
+    models.sort(key=lambda m: m.config.kind != "vae")  # the VAE's row first
 else:
     st.caption("No checkpoint of the other kind on this data set was found, so only one model's path is shown.")
 
@@ -123,11 +123,12 @@ if split == "test":
         " (A and B may be among them)."
     )
 with st.spinner("Decoding the paths…"):
-    for title, name, ckpt in models:
+    for m in models:
+        title, ckpt = f"{m.config.kind.upper()} · {m.name}", m.ckpt
         z, frames = latent_path(ckpt.model, xa, xb, steps, method)
         rows.append((title, frames))
-        paths.append((title, f"{name}:{id(ckpt)}", ckpt, z))
-        codes = codes_of(f"{name}:{id(ckpt)}:{split}", ckpt.model, ref_x)
+        paths.append((title, m.key, ckpt, z))
+        codes = codes_of(f"{m.key}:{split}", ckpt.model, ref_x)
         metrics[title] = path_metrics(z, codes, images, prior=ckpt.config.kind == "vae")
     rows.append(("pixel cross-fade", crossfade(xa, xb, steps)))
 

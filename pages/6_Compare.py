@@ -51,12 +51,13 @@ c1, c2 = st.columns(2)
 iwae_k = c1.select_slider("IWAE samples k per image", [10, 100, 1000], 100, key="cmp_iwae_k")
 seed = int(c2.number_input("Seed of the shown images and the prior codes", 0, 10_000, 0, key="cmp_seed"))
 
-models = []  # (label, name, checkpoint)
+models = []  # (label, model key, checkpoint)
 for c in chosen:
     e = options[c].entry
-    ckpt = ui.load(str(e.path), e.path.stat().st_mtime)
-    models.append((ui.model_label(e.name, ckpt.config.kind, ckpt.config.beta), e.name, ckpt))
-first = Active(name=models[0][1], ckpt=models[0][2])
+    mtime = e.path.stat().st_mtime
+    ckpt = ui.load(str(e.path), mtime)
+    models.append((ui.model_label(e.name, ckpt.config.kind, ckpt.config.beta), f"{e.name}:{mtime}", ckpt))
+first = Active(name=options[chosen[0]].entry.name, ckpt=models[0][2], key=models[0][1])
 data = first.data
 if data is None:
     st.warning(
@@ -69,8 +70,8 @@ if first.data_note and first.name != active.name:  # page_header already said it
 # --------------------------------------------------------------------------- the numbers
 x_measure = data.test_x[shared_inputs(data.test_x, N_MEASURED, seed=0)]
 results = [
-    ui.measured(f"{name}:{id(ckpt)}:{data.name}:{len(x_measure)}", name, ckpt.model, x_measure, iwae_k, 0)
-    for _, name, ckpt in models
+    ui.measured(f"{key}:{data.name}:{len(x_measure)}", key.rsplit(":", 1)[0], ckpt.model, x_measure, iwae_k, 0)
+    for _, key, ckpt in models
 ]
 st.subheader("Rate against distortion")
 ae_lines = [(m.name, m.distortion) for m in results if m.rate is None]
@@ -86,8 +87,8 @@ st.subheader("The Monte Carlo estimate of the ELBO, per model")
 L = st.select_slider("Samples L per estimate", [1, 10, 100], 10, key="cmp_mc_L")
 x_mc = x_measure[:N_SPREAD]
 spreads = [
-    (label, ui.spread(f"{name}:{id(ckpt)}:{data.name}:{N_SPREAD}", ckpt.model, x_mc, L))
-    for label, name, ckpt in models
+    (label, ui.spread(f"{key}:{data.name}:{N_SPREAD}", ckpt.model, x_mc, L))
+    for label, key, ckpt in models
     if ckpt.config.kind == "vae"
 ]
 if spreads:

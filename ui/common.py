@@ -35,6 +35,7 @@ class Active:
 
     name: str
     ckpt: Checkpoint
+    key: str  # identity: the file and its mtime (or an upload's digest); changes when the file changes
 
     @cached_property
     def _data(self) -> tuple[Dataset | None, str]:
@@ -166,18 +167,20 @@ def pick_model() -> Active | None:
     try:
         if choice.startswith(UPLOAD_PREFIX) and uploaded:
             name, digest, data = uploaded
-            ckpt = _load_bytes(digest, data, name)
-        else:
-            entry = by_label[choice]
-            name = entry.name
-            ckpt = _load_path(str(entry.path), entry.path.stat().st_mtime)
+            return Active(name=name, ckpt=_load_bytes(digest, data, name), key=f"{name}:{digest}")
+        return _open(by_label[choice])
     except (CheckpointError, OSError, KeyError) as e:
         st.error(f"This checkpoint cannot be used: {e}")
         return None
-    return Active(name=name, ckpt=ckpt)
 
 
-def partner(active: Active, kind: str) -> tuple[str, Checkpoint] | None:
+def _open(entry: Entry) -> Active:
+    """The checkpoint of a picker entry, loaded once per file version (path and mtime)."""
+    mtime = entry.path.stat().st_mtime
+    return Active(name=entry.name, ckpt=_load_path(str(entry.path), mtime), key=f"{entry.name}:{mtime}")
+
+
+def partner(active: Active, kind: str) -> Active | None:
     """A committed or trained checkpoint of ``kind`` on the same data and image shape, if any.
 
     The committed moons VAE and AE share architecture and seed: the seeds' AE-vs-VAE example.
@@ -204,15 +207,18 @@ def partner(active: Active, kind: str) -> tuple[str, Checkpoint] | None:
     if best is None:
         return None
     try:
-        return best.name, _load_path(str(best.path), best.path.stat().st_mtime)
+        return _open(best)
     except (CheckpointError, OSError):
         return None
 
 
 def cache_key(active: Active) -> str:
-    """A key that changes whenever the checkpoint file changes."""
-    m = active.ckpt.metrics
-    return f"{active.name}:{id(active.ckpt)}:{m.get('elbo')}"
+    """A key for what is computed from the model and its data: it changes whenever the checkpoint
+    file (``Active.key``) or the data it is shown on changes (another data folder, say)."""
+    data = active.data
+    if data is None:
+        return active.key
+    return f"{active.key}:{data.name}:{data.n_train}:{len(data.test_x)}:{data.streamed}"
 
 
 def explain(markdown: str) -> None:

@@ -6,6 +6,7 @@
 
 // The one code the views of a page share (the sliders and the 2-D pad), re-exported for one import.
 export { announce, listen, shared } from "./code.mjs";
+export { clamp, dimLabel, el, fmt } from "./dom.mjs";
 
 const G = (window.__vaeLive ??= { ort: null, sessions: {} });
 
