@@ -19,6 +19,12 @@ def kl_per_dim(mu: Tensor, logvar: Tensor) -> Tensor:
     return 0.5 * (logvar.exp() + mu.pow(2) - 1.0 - logvar)
 
 
+def projected_covariance(var: Tensor, w: Tensor) -> Tensor:
+    """The covariance W^T diag(var_n) W (N, K, K) of diagonal Gaussians with variances var (N, D)
+    seen through the K columns of w (D, K): what a posterior q(z|x) looks like in a plane or a map."""
+    return torch.einsum("dk,nd,dl->nkl", w, var, w)
+
+
 def log_normal(z: Tensor, mu: Tensor | None = None, logvar: Tensor | None = None) -> Tensor:
     """log N(z; mu, diag(exp(logvar))) summed over the last dim; the standard normal if omitted."""
     if mu is None:
