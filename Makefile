@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DATA ?= ../shared/data
 
-.PHONY: setup browser app demo test lint format checkpoints bench clean
+.PHONY: setup node browser app demo test lint format checkpoints bench clean
 
 # The virtual environment, rebuilt when requirements.txt changes.
 $(VENV)/.installed: requirements.txt
@@ -15,23 +15,34 @@ $(VENV)/.installed: requirements.txt
 
 setup: $(VENV)/.installed
 
-# The browser for the end-to-end tests (tests/e2e): Debian's chromium, never `playwright install`; and
-# Debian's nodejs, which runs the app's JavaScript against torch (tests/services/test_live_views.py).
-# Installed with apt-get when missing (as root, or with password-less sudo). Where they cannot be
-# installed this says why, and those tests then fail under CI and are skipped elsewhere.
+# Debian's packages behind the tests and tools that are not Python, installed with apt-get when missing
+# (as root, or with password-less sudo): `node` brings nodejs, which runs the app's JavaScript against
+# torch (tests/services/test_live_views.py, tests/js), and npm, which installs the JavaScript linter;
+# `browser` adds chromium for the end-to-end tests (tests/e2e), never `playwright install`. Where they
+# cannot be installed this says why, and those tests then fail under CI and are skipped elsewhere.
 CHROMIUM ?= /usr/bin/chromium
-browser:
-	@PKGS=; [ -x "$(CHROMIUM)" ] || PKGS=" chromium"; command -v node >/dev/null 2>&1 || PKGS="$$PKGS nodejs"; \
-	if [ -z "$$PKGS" ]; then exit 0; fi; \
+APT_INSTALL = if [ -z "$$PKGS" ]; then exit 0; fi; \
 	if ! command -v apt-get >/dev/null 2>&1; then \
-		echo "make browser: missing$$PKGS and there is no apt-get: install them by hand."; exit 0; fi; \
+		echo "make $@: missing$$PKGS and there is no apt-get: install them by hand."; exit 0; fi; \
 	if [ "$$(id -u)" -eq 0 ]; then SUDO=; \
 	elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
-	else echo "make browser: missing$$PKGS; run as root: apt-get install$$PKGS"; exit 0; fi; \
-	echo "make browser: installing$$PKGS with apt-get (for the browser and JavaScript tests)"; \
+	else echo "make $@: missing$$PKGS; run as root: apt-get install$$PKGS"; exit 0; fi; \
+	echo "make $@: installing$$PKGS with apt-get"; \
 	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$PKGS </dev/null >/dev/null && \
-	test -x "$(CHROMIUM)" && command -v node >/dev/null
+	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$PKGS </dev/null >/dev/null
+node:
+	@PKGS=; command -v node >/dev/null 2>&1 || PKGS=" nodejs"; command -v npm >/dev/null 2>&1 || PKGS="$$PKGS npm"; \
+	$(APT_INSTALL) && command -v node >/dev/null && command -v npm >/dev/null
+
+browser: node
+	@PKGS=; [ -x "$(CHROMIUM)" ] || PKGS=" chromium"; $(APT_INSTALL) && test -x "$(CHROMIUM)"
+
+# The JavaScript linter, pinned in package.json and package-lock.json, installed here (never globally);
+# reinstalled when the lock file changes.
+node_modules/.installed: package.json package-lock.json | node
+	@command -v npm >/dev/null 2>&1 || { echo "make: npm is missing (make node installs Debian's npm, as root)"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 app: setup
 	$(PY) -m streamlit run app.py
@@ -41,14 +52,13 @@ demo: setup
 	$(PY) -m vae.train --dataset moons --epochs 10 --latent-dim 8 --hidden 512,256 --out runs/demo-moons.safetensors --overwrite
 	$(PY) -m vae.evaluate runs/demo-moons.safetensors --iwae-k 1000
 
-test: setup browser
-	$(PY) -m ruff check .
-	$(PY) -m ruff format --check .
+test: lint browser
 	$(PY) -m pytest
 
-lint: setup
+lint: setup node_modules/.installed
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	node_modules/.bin/eslint .
 
 format: setup
 	$(PY) -m ruff check --fix .
@@ -62,4 +72,4 @@ bench: setup
 	$(PY) benchmarks/train_speed.py --data-dir $(DATA)
 
 clean:
-	rm -rf runs .pytest_cache .ruff_cache
+	rm -rf runs .pytest_cache .ruff_cache node_modules

@@ -4,9 +4,13 @@
 // Streamlit imports a component's own script from a blob: URL, so every URL here is made absolute
 // against the page's origin. Everything costly lives on `window`, so it survives a view's re-mount.
 
-// The one code the views of a page share (the sliders and the 2-D pad), re-exported for one import.
+import { scheduler } from "./scheduler.mjs";
+
+// What every view needs, re-exported for one import: the one code the views of a page share (the
+// sliders and the 2-D pad), the DOM and number helpers, the repaint loop.
 export { announce, listen, shared } from "./code.mjs";
 export { clamp, dimLabel, el, fmt } from "./dom.mjs";
+export { scheduler };
 
 const G = (window.__vaeLive ??= { ort: null, sessions: {} });
 
@@ -65,62 +69,54 @@ export function paint(canvas, x, shape, i = 0) {
   ctx.drawImage(small, 0, 0, canvas.width, canvas.height);
 }
 
-// A repaint loop with the latest request winning: `request(args)` asks for a frame; at most one
-// decode runs at a time, at most one per animation frame, and stale requests are dropped.
-export function scheduler(render) {
-  let wanted = null;
-  let busy = false;
-  let alive = true;
-  async function run() {
-    if (busy || !alive || wanted === null) return;
-    busy = true;
-    const args = wanted;
-    wanted = null;
-    try {
-      await render(args);
-    } finally {
-      busy = false;
-      if (wanted !== null) requestAnimationFrame(run);
-    }
-  }
-  return {
-    request(args) {
-      wanted = args;
-      requestAnimationFrame(run);
-    },
-    stop() {
-      alive = false;
-    },
-  };
-}
-
 // Frame timings (decode + paint, ms) kept for the benchmarks and browser tests.
 export function record(ms) {
   (G.frames ??= []).push(ms);
   if (G.frames.length > 2000) G.frames.shift();
 }
 
-// One live picture of one code: `request(code)` repaints `canvas` (counting its frames in
-// canvas.dataset.painted); `status` shows "Loading…" until the decoder is ready, then goes, or says
-// why it failed (and `onFail(reason)` is told).
-export function liveCanvas(data, canvas, status, onFail) {
-  // The decoder's file downloads while the runtime compiles (the session then reads it from the cache).
-  if (!G.sessions[data.model_url]) fetch(absolute(data.model_url)).catch(() => {});
-  const handle = decoder(data);
-  canvas.dataset.painted = "0";
-  const frames = scheduler(async (code) => {
-    const h = await handle;
+// Live pictures, one per decoder: `request(args)` decodes each view's `code(args)` (a Float32Array) with
+// its decoder, paints its canvas (counting frames in canvas.dataset.painted), records the time of the
+// whole frame, then tells `painted(args)`. `status` (optional) shows "Loading…" until every decoder is
+// ready, then goes and `ready()` is told; or `failed(reason)` is told and the status says why, in the
+// text `failed` returns if it returns one.
+// views: [{data (services.live.LiveDecoder.data()), canvas, code}].
+export function livePictures(views, status, { ready, failed, painted } = {}) {
+  const handles = Promise.all(
+    views.map(({ data, canvas }) => {
+      // The decoder's file downloads while the runtime compiles (the session then reads it from the cache).
+      if (!G.sessions[data.model_url]) fetch(absolute(data.model_url)).catch(() => {});
+      canvas.dataset.painted = "0";
+      return decoder(data);
+    }),
+  );
+  const frames = scheduler(async (args) => {
+    const hs = await handles.catch(() => null);
+    if (!hs) return; // the status says why
     const t0 = performance.now();
-    paint(canvas, await decode(h, code, 1, data.dim), data.shape);
+    for (const [k, { data, canvas, code }] of views.entries()) {
+      paint(canvas, await decode(hs[k], code(args), 1, data.dim), data.shape);
+      canvas.dataset.painted = String(Number(canvas.dataset.painted) + 1);
+    }
     record(performance.now() - t0);
-    canvas.dataset.painted = String(Number(canvas.dataset.painted) + 1);
+    painted?.(args);
   });
-  handle.then(
-    () => status.remove(),
+  handles.then(
+    () => {
+      status?.remove();
+      ready?.();
+    },
     (e) => {
-      status.textContent = `Live decoding failed: ${e.message || e}`;
-      onFail?.(String(e.message || e));
+      const reason = String(e.message || e);
+      const text = failed?.(reason);
+      if (status) status.textContent = text ?? `Live decoding failed: ${reason}`;
     },
   );
   return frames;
+}
+
+// One live picture of one code: `request(code)` repaints `canvas`, as livePictures; `onFail(reason)` is
+// told if the decoder cannot load.
+export function liveCanvas(data, canvas, status, onFail) {
+  return livePictures([{ data, canvas, code: (z) => z }], status, { failed: onFail });
 }

@@ -8,8 +8,16 @@ export function el(tag, props = {}, children = []) {
   return e;
 }
 
-// A signed value with two decimals and a true minus sign: +0.50, −1.25.
-export const fmt = (v) => (v >= 0 ? "+" : "−") + Math.abs(v).toFixed(2);
+// A signed value with two decimals and a true minus sign, as Python's f"{v:+.2f}" with "−" for "-" (the
+// server's captions of the same code): +0.50, −1.25, and −0.00 for -0 and -0.001. toFixed rounds an exact
+// tie away from zero, Python to the even digit; the only ties a double holds are odd multiples of 1/8.
+export function fmt(v) {
+  const a = Math.abs(v);
+  const n = Math.floor(a * 100); // exact for a tie: 100 a = n + 1/2
+  const tie = Number.isInteger(a * 8) && !Number.isInteger(a * 4);
+  const digits = tie ? ((n % 2 ? n + 1 : n) / 100).toFixed(2) : a.toFixed(2);
+  return (v < 0 || Object.is(v, -0) ? "−" : "+") + digits;
+}
 
 // v limited to the axis a = {lo, hi}.
 export const clamp = (v, a) => Math.min(a.hi, Math.max(a.lo, v));

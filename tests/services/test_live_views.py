@@ -18,6 +18,7 @@ from vae_helpers import ROOT
 from services import maps
 from services.explore import path_at
 from services.live_views import digest, ellipse_payload, map_payload, released_t, scrub_payload, sprite_sheet
+from ui.state import dim_label
 from vae.images import to_pil
 
 DECODER = {"model_url": "/app/static/models/decoder-x.onnx", "shape": [1, 8, 8], "dim": 3}
@@ -104,10 +105,38 @@ def _node() -> str:
     return node
 
 
+def _run_node(script: str) -> str:
+    """What a node ES-module ``script`` prints."""
+    out = subprocess.run([_node(), "--input-type=module", "-e", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "tests" / "js").glob("*.test.mjs")), ids=lambda p: p.name)
+def test_the_javascript_unit_tests_pass(path):
+    """tests/js/*.test.mjs: node's own test runner, one file at a time."""
+    out = subprocess.run([_node(), "--test", str(path)], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_the_views_name_and_print_numbers_as_python_does():
+    """static/live/dom.mjs's dimLabel and fmt against ui.state.dim_label and the server's captions (+.2f)."""
+    values = [0.0, -0.0, 0.5, -1.25, 0.125, -0.375, 2.625, 2.675, -0.001, 1e-9, 3.999, -4.0]
+    values += np.random.default_rng(0).normal(scale=2.0, size=50).round(3).tolist()
+    module = (ROOT / "static" / "live" / "dom.mjs").as_uri()
+    got = json.loads(
+        _run_node(
+            f"const {{ dimLabel, fmt }} = await import({json.dumps(module)});"
+            f"console.log(JSON.stringify([[0, 1, 9, 31].map(dimLabel), {json.dumps(values)}.map(fmt)]));"
+        )
+    )
+    assert got[0] == [dim_label(j) for j in (0, 1, 9, 31)]
+    assert got[1] == [f"{v:+.2f}".replace("-", "−") for v in values]
+
+
 @pytest.mark.parametrize("method", ["linear", "slerp"])
 def test_the_scrubbers_javascript_walks_the_same_path(method):
     """ui/components/interpolate.js's pathAt against services.explore.path_at (what the rows decode)."""
-    node = _node()
     g = torch.Generator().manual_seed(1)
     za, zb = torch.randn(16, generator=g), torch.randn(16, generator=g)
     ts = [0.0, 0.1, 0.37, 0.5, 0.9, 1.0]
@@ -117,9 +146,7 @@ def test_the_scrubbers_javascript_walks_the_same_path(method):
         f"const [za, zb, ts] = {json.dumps([za.tolist(), zb.tolist(), ts])};"
         f"console.log(JSON.stringify(ts.map((t) => Array.from(pathAt(za, zb, t, {json.dumps(method)})))));"
     )
-    out = subprocess.run([node, "--input-type=module", "-e", script], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    np.testing.assert_allclose(json.loads(out.stdout), path_at(za, zb, ts, method).numpy(), atol=1e-5)
+    np.testing.assert_allclose(json.loads(_run_node(script)), path_at(za, zb, ts, method).numpy(), atol=1e-5)
 
 
 def test_the_ellipses_payload_carries_the_picked_point_and_optionally_all():

@@ -5,15 +5,8 @@
 // data (services.live_views.scrub_payload): method ("linear" | "slerp"), path (a digest), and per
 // model: title, decoder (services.live.LiveDecoder.data()), za and zb (D,).
 
-const abs = (path) => new URL(path, window.location.origin).href;
 const STEPS = 1000; // positions of the range input: finer than any pixel of its track
 const SIZE = 168; // CSS pixels of each picture: 6 per pixel of a 28x28 image
-
-function el(tag, props = {}, children = []) {
-  const e = Object.assign(document.createElement(tag), props);
-  e.append(...children);
-  return e;
-}
 
 // The code at t, as services.explore.path_at (slerp falls back to linear for (anti)parallel ends).
 export function pathAt(za, zb, t, method) {
@@ -37,13 +30,12 @@ export function pathAt(za, zb, t, method) {
   return Float32Array.from(za, (v, k) => a * v + b * zb[k]);
 }
 
-function layout(root, data) {
+function layout({ el }, root, data) {
   const pictures = data.models.map((m) => {
     const [, h, w] = m.decoder.shape;
     const scale = Math.max(1, Math.round(SIZE / w));
     const canvas = el("canvas", { width: w * scale, height: h * scale });
     canvas.style.width = `${w * scale}px`;
-    canvas.dataset.painted = "0";
     return { canvas, figure: el("figure", {}, [canvas, el("figcaption", { textContent: m.title })]) };
   });
   const input = el("input", { type: "range", min: 0, max: STEPS, step: 1, value: STEPS / 2 });
@@ -66,49 +58,46 @@ function layout(root, data) {
 export default function (component) {
   const { data, parentElement, setStateValue } = component;
   const root = parentElement.querySelector(".vae-interpolate");
-  const view = layout(root, data);
-  const { canvases, input, readout, status } = view;
+  let stop = () => {};
   let alive = true;
-  let sched = null;
-  const tNow = () => Number(input.value) / STEPS;
-  const show = () => {
-    readout.textContent = `t = ${tNow().toFixed(3)} · ${data.method} path`;
-  };
-  show();
-
   (async () => {
-    const live = await import(abs(data.models[0].decoder.module_url));
-    const handles = await Promise.all(data.models.map((m) => live.decoder(m.decoder)));
+    // The URL made absolute: this script runs from a blob: URL.
+    const live = await import(new URL(data.models[0].decoder.module_url, window.location.origin).href);
     if (!alive) return;
-    sched = live.scheduler(async (t) => {
-      const started = performance.now();
-      for (let k = 0; k < data.models.length; k++) {
-        const m = data.models[k];
-        const x = await live.decode(handles[k], pathAt(m.za, m.zb, t, data.method), 1, m.decoder.dim);
-        if (!alive) return;
-        live.paint(canvases[k], x, m.decoder.shape);
-        canvases[k].dataset.painted = String(Number(canvases[k].dataset.painted) + 1);
-      }
-      live.record(performance.now() - started);
-      root.dataset.t = String(t); // what the pictures show now (for the browser tests)
+    const { canvases, input, readout, status } = layout(live, root, data);
+    const tNow = () => Number(input.value) / STEPS;
+    const views = data.models.map((m, k) => ({
+      data: m.decoder,
+      canvas: canvases[k],
+      code: (t) => pathAt(m.za, m.zb, t, data.method),
+    }));
+    const frames = live.livePictures(views, status, {
+      ready: () => {
+        root.dataset.ready = "1";
+      },
+      failed: (reason) => {
+        root.dataset.error = reason;
+        return `Live decoding failed in this browser (${reason}); the rows below are decoded on the server.`;
+      },
+      painted: (t) => {
+        root.dataset.t = String(t); // what the pictures show now (for the browser tests)
+      },
     });
-    sched.request(tNow());
-    status.textContent = "";
-    root.dataset.ready = "1";
-  })().catch((e) => {
-    status.textContent = `Live decoding failed in this browser (${e.message || e}); the rows below are decoded on the server.`;
-    root.dataset.error = String(e.message || e);
-  });
-
-  input.addEventListener("input", () => {
+    const show = () => {
+      readout.textContent = `t = ${tNow().toFixed(3)} · ${data.method} path`;
+      frames.request(tNow());
+    };
+    input.addEventListener("input", show);
+    // "change" comes on release (and after each key press): the one moment Python needs to hear of it.
+    input.addEventListener("change", () => setStateValue("t", { t: tNow(), path: data.path }));
     show();
-    sched?.request(tNow());
+    stop = () => frames.stop();
+  })().catch((e) => {
+    root.dataset.error = String(e.message || e);
+    root.textContent = `Live decoding failed in this browser (${root.dataset.error}).`;
   });
-  // "change" comes on release (and after each key press): the one moment Python needs to hear of it.
-  input.addEventListener("change", () => setStateValue("t", { t: tNow(), path: data.path }));
-
   return () => {
     alive = false;
-    sched?.stop();
+    stop();
   };
 }

@@ -5,16 +5,6 @@
 // data: services.live.LiveDecoder.data() and token, start (D,), x and y ({j, lo, hi, step}), size
 // (plane and image pixels), caption (ui/sliders.py).
 
-const abs = (path) => new URL(path, window.location.origin).href;
-const fmt = (v) => (v >= 0 ? "+" : "−") + Math.abs(v).toFixed(2);
-const clamp = (v, a) => Math.min(a.hi, Math.max(a.lo, v));
-
-function el(tag, props = {}, children = []) {
-  const e = Object.assign(document.createElement(tag), props);
-  e.append(...children);
-  return e;
-}
-
 // Grid lines every quarter of each range, the axes through 0 where 0 is in range, the point.
 function drawPlane(canvas, data, code) {
   const { x, y } = data;
@@ -49,22 +39,23 @@ function drawPlane(canvas, data, code) {
   ctx.stroke();
 }
 
-function layout(root, data) {
+function layout({ el, fmt, dimLabel }, root, data) {
   const { x, y } = data;
+  const [zx, zy] = [dimLabel(x.j), dimLabel(y.j)];
   const plane = el("canvas", { className: "plane", width: data.size, height: data.size, tabIndex: 0 });
-  plane.setAttribute("aria-label", `Latent plane of z${x.j} (across) and z${y.j} (up); arrow keys move the point`);
+  plane.setAttribute("aria-label", `Latent plane of ${zx} (across) and ${zy} (up); arrow keys move the point`);
   const image = el("canvas", { className: "image", width: data.size, height: data.size });
   const readout = el("output", { className: "readout" });
   const axes = el("div", {
     className: "axes",
-    textContent: `across: z${x.j} from ${fmt(x.lo)} to ${fmt(x.hi)} · up: z${y.j} from ${fmt(y.lo)} to ${fmt(y.hi)}`,
+    textContent: `across: ${zx} from ${fmt(x.lo)} to ${fmt(x.hi)} · up: ${zy} from ${fmt(y.lo)} to ${fmt(y.hi)}`,
   });
   const status = el("div", { className: "status", textContent: "Loading the decoder…" });
   root.replaceChildren(
     el("div", { className: "cell" }, [plane, readout, axes]),
     el("div", { className: "cell" }, [image, el("div", { className: "caption", textContent: data.caption }), status]),
   );
-  return { plane, image, readout, status };
+  return { plane, image, readout, status, zx, zy };
 }
 
 export default function (component) {
@@ -74,14 +65,16 @@ export default function (component) {
   let stop = () => {};
   let alive = true;
   (async () => {
-    const live = await import(abs(data.module_url));
+    // The URL made absolute: this script runs from a blob: URL.
+    const live = await import(new URL(data.module_url, window.location.origin).href);
+    const { fmt, clamp } = live;
     if (!alive) return;
     const code = live.shared(data.token, data.start);
-    const { plane, image, readout, status } = layout(root, data);
+    const { plane, image, readout, status, zx, zy } = layout(live, root, data);
     const frames = live.liveCanvas(data, image, status);
     const show = () => {
       drawPlane(plane, data, code);
-      readout.value = `(z${x.j}, z${y.j}) = (${fmt(code[x.j])}, ${fmt(code[y.j])})`;
+      readout.value = `(${zx}, ${zy}) = (${fmt(code[x.j])}, ${fmt(code[y.j])})`;
       frames.request(code);
     };
     const moveTo = (vx, vy) => {

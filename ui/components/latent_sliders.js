@@ -6,17 +6,8 @@
 // step}, plus mu, sigma and band (its text) when the sliders start from an encoded image of a VAE], most
 // informative first), fold_note, size (canvas pixels), caption (ui/sliders.py).
 
-const abs = (path) => new URL(path, window.location.origin).href;
-const fmt = (v) => (v >= 0 ? "+" : "−") + Math.abs(v).toFixed(2);
-
-function el(tag, props = {}, children = []) {
-  const e = Object.assign(document.createElement(tag), props);
-  e.append(...children);
-  return e;
-}
-
 // One labelled range input; its output shows the exact value (the thumb snaps to the step).
-function row(d, value) {
+function row({ el, fmt, clamp }, d, value) {
   const input = el("input", { type: "range", min: d.lo, max: d.hi, step: d.step, value });
   input.dataset.dim = d.j;
   input.setAttribute("aria-label", d.label);
@@ -24,7 +15,7 @@ function row(d, value) {
   const label = el("label", { className: "label" }, [el("span", { textContent: d.label }), out]);
   if (d.sigma === undefined) return { input, out, node: el("div", { className: "row" }, [label, input]) };
   // q(z_j|x) = N(mu, sigma^2): a shaded band from mu - sigma to mu + sigma behind the track, a tick at mu.
-  const at = (v) => (100 * (Math.min(Math.max(v, d.lo), d.hi) - d.lo)) / (d.hi - d.lo);
+  const at = (v) => (100 * (clamp(v, d) - d.lo)) / (d.hi - d.lo);
   const band = el("span", { className: "band", title: d.band });
   band.style.left = `${at(d.mu - d.sigma)}%`;
   band.style.width = `${at(d.mu + d.sigma) - at(d.mu - d.sigma)}%`;
@@ -35,13 +26,14 @@ function row(d, value) {
   return { input, out, node: el("div", { className: "row" }, [label, track]) };
 }
 
-function layout(root, data, code) {
+function layout(live, root, data, code) {
+  const { el } = live;
   const rows = {};
   const list = el("div", { className: "sliders" });
-  for (const d of data.dims) list.append((rows[d.j] = row(d, code[d.j])).node);
+  for (const d of data.dims) list.append((rows[d.j] = row(live, d, code[d.j])).node);
   if (data.folded.length) {
     const fold = el("details", {}, [el("summary", { textContent: data.fold_note })]);
-    for (const d of data.folded) fold.append((rows[d.j] = row(d, code[d.j])).node);
+    for (const d of data.folded) fold.append((rows[d.j] = row(live, d, code[d.j])).node);
     list.append(fold);
   }
   const canvas = el("canvas", { width: data.size, height: data.size });
@@ -57,16 +49,17 @@ export default function (component) {
   let stop = () => {};
   let alive = true;
   (async () => {
-    const live = await import(abs(data.module_url));
+    // The URL made absolute: this script runs from a blob: URL.
+    const live = await import(new URL(data.module_url, window.location.origin).href);
     if (!alive) return;
     const code = live.shared(data.token, data.start);
-    const { rows, canvas, status } = layout(root, data, code);
+    const { rows, canvas, status } = layout(live, root, data, code);
     const frames = live.liveCanvas(data, canvas, status, (reason) => setTriggerValue("failed", reason));
     const send = () => setTriggerValue("released", { z: Array.from(code), from: "sliders" });
     for (const { input, out } of Object.values(rows)) {
       input.addEventListener("input", () => {
         code[input.dataset.dim] = Number(input.value);
-        out.value = fmt(code[input.dataset.dim]);
+        out.value = live.fmt(code[input.dataset.dim]);
         frames.request(code);
         live.announce(data.token, "sliders");
       });
@@ -75,7 +68,7 @@ export default function (component) {
     const unlisten = live.listen(data.token, "sliders", () => {
       for (const [j, r] of Object.entries(rows)) {
         r.input.value = code[j];
-        r.out.value = fmt(code[j]);
+        r.out.value = live.fmt(code[j]);
       }
       frames.request(code);
     });
