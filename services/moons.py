@@ -1,10 +1,8 @@
 """The full-moon / half-moon argument (seeds 003) made measurable on the moons data set.
 
-- ``fit_moons`` fits the data set's own renderer (``vae.data.moon_shapes``) to each picture: phase, radius,
-  centre, tilt and brightness, by gradient descent from the nearest of a grid of clean moons. Its phase does
-  not depend on where the moon sits or how big it is, as a nearest-neighbour phase does (a neighbour in
-  pixels is mostly a moon of the same size and place), and its error says whether the picture is a moon at
-  all: an AE's midpoint, a cross-fade of two moons, has two lit levels that no moon has.
+- ``story`` reads a path's frames, each fitted to a moon by the data set's own renderer
+  (``vae.datasets.moons.fit_moons``, re-exported here with ``MoonFit`` and ``MOON_FIT_LIMIT``): are they
+  all moons, in order?
 - ``moon_plane`` lays the argument out in a plane of the latent space: the data's codes (for a VAE, each
   with its noise q(z|x) = N(mu, sigma^2)), the path between two of them, and, for every step of the path,
   whose noise covers it.
@@ -12,113 +10,16 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from vae.data import MOON_RADIUS, MOON_SHIFT, MOON_TILT, PHASE_NAMES, moon_shapes, phase_class, shade_moons
+from vae.datasets.moons import MOON_FIT_LIMIT, PHASE_NAMES, MoonFit, fit_moons, phase_class
 
-# A picture is "a moon" when the best clean moon explains it to this RMS pixel error. Real test moons,
-# craters and noise included, fit within 0.083 (95th percentile) and 0.096 (99th) with the settings
-# below: measured on the first 200 test moons, and kept honest by tests/services/test_moons.py.
-MOON_FIT_LIMIT = 0.10
-# Waxing and waning fits this close (RMS) cannot be told apart: a near-full moon's dark rim is a pixel.
-SIDE_MARGIN = 0.002
-FIT_STEPS = 60
-
-
-@dataclass
-class MoonFit:
-    """The best clean moon for each of N pictures."""
-
-    phase: Tensor  # (N,) radians in [0, 2 pi): 0 new, pi/2 first quarter, pi full
-    error: Tensor  # (N,) RMS pixel error of that moon
-    side_clear: Tensor  # (N,) bool: the waxing and the waning fit differ by more than SIDE_MARGIN
-
-    @property
-    def lit(self) -> Tensor:
-        """The illuminated fraction (1 - cos phase) / 2 of the disk, (N,): 1 full, 0.5 half, 0 new."""
-        return (1 - torch.cos(self.phase)) / 2
-
-    @property
-    def sided(self) -> Tensor:
-        """(N,) bool: the lit side (waxing or waning) can be read: clear, and the moon neither full nor new."""
-        return self.side_clear & (self.lit > 0.02) & (self.lit < 0.98)
-
-    @property
-    def is_moon(self) -> Tensor:
-        return self.error <= MOON_FIT_LIMIT
-
-    def name(self, i: int) -> str:
-        """The phase's name; without waxing/waning where the picture cannot tell them apart."""
-        lit = float(self.lit[i])
-        if bool(self.sided[i]) or lit < 0.02 or lit > 0.98:
-            return PHASE_NAMES[int(phase_class(float(self.phase[i])))]
-        return "crescent" if lit < 0.25 else "half moon" if lit < 0.75 else "gibbous"
-
-    def caption(self, i: int) -> str:
-        verdict = "" if bool(self.is_moon[i]) else ": no moon fits"
-        return f"{self.name(i)} {100 * float(self.lit[i]):.0f}% lit (fit {float(self.error[i]):.3f}{verdict})"
-
-
-@lru_cache(maxsize=2)
-def _grid(size: int) -> tuple[Tensor, Tensor]:
-    """Clean moons on a coarse grid of (phase, radius, cx, cy, tilt): parameters (M, 5), pictures (M, size^2)."""
-    phase = np.arange(36) * (2 * math.pi / 36)
-    radius = np.linspace(*MOON_RADIUS, 4) * size
-    centre = size / 2 + np.linspace(-MOON_SHIFT, MOON_SHIFT, 5) * size
-    tilt = np.linspace(-MOON_TILT, MOON_TILT, 3)
-    params = np.array(list(itertools.product(phase, radius, centre, centre, tilt)))  # (M, 5)
-    disk, lit, _, _ = moon_shapes(*params.T, size=size)
-    pictures = shade_moons(disk, lit).reshape(len(params), -1)
-    return torch.from_numpy(params).float(), torch.from_numpy(pictures).float()
-
-
-def _render(p: Tensor, size: int) -> Tensor:
-    """Clean moons for parameters p (N, 6): phase, radius, cx, cy, tilt, gain -> (N, size^2)."""
-    disk, lit, _, _ = moon_shapes(*p[:, :5].unbind(1), size=size)
-    return shade_moons(disk, lit, gain=p[:, 5, None, None]).reshape(len(p), -1)
-
-
-def fit_moons(images: Tensor, steps: int = FIT_STEPS) -> MoonFit:
-    """Fit a clean moon to each picture (N, 1, S, S) in [0, 1]: its phase and how well it fits.
-
-    Each picture is fitted twice, from the nearest grid moon and from its mirror image in phase (waxing
-    <-> waning, which a local search cannot cross), and keeps the better fit. Deterministic.
-    """
-    n, size = len(images), images.shape[-1]
-    x = images.detach().float().reshape(n, size * size).cpu()
-    if n == 0:
-        empty = torch.zeros(0)
-        return MoonFit(phase=empty, error=empty, side_clear=torch.zeros(0, dtype=torch.bool))
-    params, pictures = _grid(size)
-    start = params[torch.cdist(x, pictures).argmin(1)]  # (N, 5)
-    mirror = start.clone()
-    mirror[:, 0] = 2 * math.pi - mirror[:, 0]
-    p = torch.cat([torch.cat([start, mirror]), torch.full((2 * n, 1), 0.9)], 1).requires_grad_(True)
-    target = torch.cat([x, x])
-    opt = torch.optim.Adam([p], lr=0.04)
-    damp = torch.tensor([1.0, 1.0, 1.0, 1.0, 1.0, 0.2])  # brightness moves slower than the geometry
-    with torch.enable_grad():
-        for _ in range(steps):
-            opt.zero_grad()
-            (_render(p, size) - target).pow(2).mean(1).sum().backward()
-            p.grad *= damp
-            opt.step()
-    with torch.no_grad():
-        err = (_render(p, size) - target).pow(2).mean(1).sqrt()
-        phase = torch.remainder(p[:, 0], 2 * math.pi)
-    first = err[:n] <= err[n:]
-    return MoonFit(
-        phase=torch.where(first, phase[:n], phase[n:]),
-        error=torch.minimum(err[:n], err[n:]),
-        side_clear=(err[:n] - err[n:]).abs() > SIDE_MARGIN,
-    )
+__all__ = ["MOON_FIT_LIMIT", "MoonFit", "MoonPlane", "fit_moons", "moon_plane", "story"]
 
 
 def story(fit: MoonFit) -> dict[str, bool | float]:

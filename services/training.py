@@ -1,26 +1,24 @@
 """The Train page's settings, checked before any job starts: configs, or one error in the page's words.
 
-``build_configs`` turns the form's values into a ``ModelConfig`` and a ``TrainConfig``, and checks
-the data the run would read (the folder and its images, the MNIST files) the way ``vae.data``
+The data-set choices, the inputs each needs and whether it can load here come from the registry
+(``vae.datasets``). ``build_configs`` turns the form's values into a ``ModelConfig`` and a ``TrainConfig``,
+and checks the data the run would read (the folder and its images, the MNIST files) the way ``vae.data``
 would find them; ``start_training`` then starts the run on ``services.jobs.MANAGER``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from services.jobs import MANAGER, JobManager, TrainingJob
 from services.registry import check_name
+from vae import datasets
 from vae.config import CONV_SIZES, ConfigError, ModelConfig, TrainConfig, field_type, label, parse_ints
-from vae.data import IMAGE_SUFFIXES, MNIST_CLASSES, MNIST_FILES, default_data_dir, iter_images, missing_mnist_files
+from vae.data import DataSpec, folder_problem
 
-FOLDER = "image folder"
-DATASETS = ("moons", "digits", "mnist", "fashion-mnist", FOLDER)  # the page's choices; FOLDER means folder:PATH
-MNIST_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 IMAGE_SIZES = CONV_SIZES  # folder image sizes offered: every one also fits the conv architecture
 LOG_EVERY = 5  # steps between the live curve's points
 
@@ -29,45 +27,51 @@ class SettingsError(ValueError):
     """Settings that cannot start a run; the message says why, in the page's words."""
 
 
-def data_inputs(dataset: str) -> tuple[str, ...]:
-    """The data inputs that apply to a data-set choice: folder, image_size and channels for an
+def choices() -> tuple[str, ...]:
+    """The Train form's data-set options, one per registered data set ("image folder" for folder:PATH)."""
+    return tuple(s.form_name for s in datasets.specs())
+
+
+DATASETS = choices()
+
+
+def spec_for(choice: str) -> DataSpec:
+    """The registry's entry for a Train form option; SettingsError for an option no data set has."""
+    for s in datasets.specs():
+        if s.form_name == choice:
+            return s
+    raise SettingsError(f"unknown data set {choice!r}: choose one of {', '.join(choices())}")
+
+
+def data_inputs(choice: str) -> tuple[str, ...]:
+    """The data inputs that apply to a data-set option: folder, image_size and channels for an
     image folder, data_dir for MNIST-like data, none for the built-in ones."""
-    if dataset == FOLDER:
-        return ("folder", "image_size", "channels")
-    if dataset in MNIST_NAMES:
-        return ("data_dir",)
-    return ()
+    return spec_for(choice).inputs
+
+
+def _data_dir(values: Mapping[str, Any]) -> str | None:
+    return str(values.get("data_dir") or "").strip() or None
+
+
+def unavailable(choice: str, data_dir: str | None = None) -> str | None:
+    """Why the option cannot train here, with ``data_dir`` as typed ('' or None: the default data folder):
+    one message, shown before Start; None when it can."""
+    spec = spec_for(choice)
+    absent = spec.absent(_data_dir({"data_dir": data_dir}) if "data_dir" in spec.inputs else None)
+    if absent is None:
+        return None
+    text = f"{spec.title} {absent}."
+    if spec.folder and "data_dir" in spec.inputs:
+        text += f" Put them there, or set the {label(TrainConfig, 'data_dir')} to the folder that holds {spec.folder}."
+    return text
 
 
 def check_folder(folder: str) -> Path:
     """The image folder ``folder`` names, if it holds at least two images (``vae.data``'s rule)."""
-    text = folder.strip()
-    if not text:
-        raise SettingsError("give the image folder's path")
-    root = Path(text).expanduser()
-    if not root.exists():
-        raise SettingsError(f"the image folder {root} does not exist")
-    if not root.is_dir():
-        raise SettingsError(f"{root} is a file, not a folder")
-    found = len(list(itertools.islice(iter_images(root), 2)))
-    if found == 0:
-        kinds = ", ".join(sorted(IMAGE_SUFFIXES))
-        raise SettingsError(f"the image folder {root} holds no images ({kinds}), in it or in its sub-folders")
-    if found < 2:
-        raise SettingsError(f"the image folder {root} holds only one image; at least 2 are needed")
-    return root
-
-
-def check_mnist(dataset: str, data_dir: str | None) -> None:
-    """Refuse MNIST / Fashion-MNIST unless its four files are where ``vae.data`` will look."""
-    missing = missing_mnist_files(dataset, data_dir)
-    if missing:
-        root = data_dir or f"{default_data_dir()} (the default data folder)"
-        sub = f"{MNIST_CLASSES[dataset]}/raw"
-        raise SettingsError(
-            f"{MNIST_NAMES[dataset]} files not found in {root}: {sub} needs {', '.join(MNIST_FILES)} "
-            f"(or their .gz). Put them there, or set the MNIST data folder to the folder that holds {sub}."
-        )
+    problem = folder_problem(folder)
+    if problem:
+        raise SettingsError(problem)
+    return Path(folder.strip()).expanduser()
 
 
 def _coerce(cls: type, name: str, value: Any) -> Any:
@@ -92,12 +96,12 @@ def _build(cls: type, values: Mapping[str, Any], **fixed: Any) -> Any:
 def build_configs(dataset: str, values: Mapping[str, Any]) -> tuple[ModelConfig, TrainConfig]:
     """The configs of the run the form describes, or SettingsError with one message.
 
-    ``values`` maps config field names to widget values (``hidden`` as text, e.g. "512,256"),
-    plus ``folder``, ``image_size`` and ``channels`` for an image folder; fields left out take
-    their config defaults, and inputs that do not apply to ``dataset`` are ignored.
+    ``dataset`` is a Train form option (``choices``); ``values`` maps config field names to widget values
+    (``hidden`` as text, e.g. "512,256"), plus the data inputs the data set takes (``folder``,
+    ``image_size``, ``channels``, ``data_dir``); fields left out take their config defaults, and inputs
+    that do not apply to ``dataset`` are ignored.
     """
-    if dataset not in DATASETS:
-        raise SettingsError(f"unknown data set {dataset!r}: choose one of {', '.join(DATASETS)}")
+    spec = spec_for(dataset)
     try:
         hidden = parse_ints(str(values.get("hidden", "")))
     except ValueError:
@@ -105,19 +109,19 @@ def build_configs(dataset: str, values: Mapping[str, Any]) -> tuple[ModelConfig,
             f"{label(ModelConfig, 'hidden')} must be positive whole numbers separated by commas, "
             f"like 512,256; got {values.get('hidden', '')!r}"
         ) from None
-    if dataset == FOLDER:
-        size, channels = int(values.get("image_size", 32)), int(values.get("channels", 1))
-        shape = (channels, size, size)
-    else:
-        shape = (1, 28, 28)  # the job takes the data's own shape once it is loaded
-    model_cfg = _build(ModelConfig, values, hidden=hidden, image_shape=shape)
-    data_dir = (str(values.get("data_dir") or "").strip() or None) if dataset in MNIST_NAMES else None
-    name = f"folder:{str(values.get('folder', '')).strip()}" if dataset == FOLDER else dataset
+    size = int(values.get("image_size", 32)) if "image_size" in spec.inputs else 28
+    channels = int(values.get("channels", 1)) if "channels" in spec.inputs else 1
+    # Without an image-size input the job takes the data's own shape once it is loaded.
+    model_cfg = _build(ModelConfig, values, hidden=hidden, image_shape=(channels, size, size))
+    data_dir = _data_dir(values) if "data_dir" in spec.inputs else None
+    folder = str(values.get("folder", "")).strip() if "folder" in spec.inputs else ""
+    name = f"{spec.name}:{folder}" if spec.prefix else spec.name
     train_cfg = _build(TrainConfig, {"log_every": LOG_EVERY, **values}, dataset=name, data_dir=data_dir)
-    if dataset == FOLDER:
-        check_folder(str(values.get("folder", "")))
-    elif dataset in MNIST_NAMES:
-        check_mnist(dataset, data_dir)
+    if "folder" in spec.inputs:
+        check_folder(folder)
+    problem = unavailable(dataset, data_dir)
+    if problem:
+        raise SettingsError(problem)
     return model_cfg, train_cfg
 
 

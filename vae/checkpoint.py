@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from .config import ConfigError, ModelConfig, TrainConfig
-from .meta import FORMAT, MAX_FILE_BYTES, CheckpointError, read_metadata  # noqa: F401 (re-exported)
+from .meta import FORMAT, MAX_FILE_BYTES, CheckpointError, atomic_write, read_metadata  # noqa: F401 (re-exported)
 from .meta import json_meta as _json_meta
 from .meta import read_header as _read_header
 from .models import VAE, build_model
@@ -63,25 +61,6 @@ def _optimizer_state(tensors: dict[str, torch.Tensor], scalars: dict[str, Any]) 
         _, idx, key = name.split(".", 2)
         state.setdefault(int(idx), {})[key] = val
     return {"state": state, "param_groups": scalars["param_groups"]}
-
-
-def atomic_write(path: Path, write: Callable[[Any], None]) -> None:
-    """Write a file through ``write(fileobj)`` into a temporary file beside it, then rename it into place:
-    a reader sees the old file or the whole new one, never a half-written one (a kill mid-write included)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual file mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save(

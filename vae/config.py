@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import datasets
+
 KINDS = ("vae", "ae")
 ARCHS = ("mlp", "conv")
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -151,7 +153,7 @@ class ModelConfig:
 class TrainConfig:
     """A training run: data, optimisation and reproducibility settings."""
 
-    dataset: str = option("moons", "moons | digits | mnist | fashion-mnist | folder:PATH", flag="--dataset")
+    dataset: str = option("moons", datasets.cli_help(), flag="--dataset")  # the registry's names
     epochs: int = option(
         10, "total epochs (with --resume: up to this many)", label="Epochs", flag="--epochs", min=1, max=100_000
     )

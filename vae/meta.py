@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 import struct
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,25 @@ def checkpoint_dir() -> Path:
     The CLI's default ``--out`` and the app's registry both resolve it here.
     """
     return Path(os.environ.get("VAE_CHECKPOINT_DIR") or REPO_ROOT / "checkpoints")
+
+
+def atomic_write(path: Path, write: Callable[[Any], None]) -> None:
+    """Write a file through ``write(fileobj)`` into a temporary file beside it, then rename it into place:
+    a reader sees the old file or the whole new one, never a half-written one (a kill mid-write included)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual file mode
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 class CheckpointError(ValueError):

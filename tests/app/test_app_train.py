@@ -65,6 +65,7 @@ def page_with(dataset: str) -> AppTest:
     return at
 
 
+@pytest.mark.slow
 def test_one_tiny_epoch_gives_a_loadable_checkpoint(trained):
     name = f"t-{uuid.uuid4().hex[:8]}"
     # Start at the home page (the entry point) so that 'Use this model' can switch back to it.
@@ -115,6 +116,7 @@ def test_one_tiny_epoch_gives_a_loadable_checkpoint(trained):
     assert float(card["Test ELBO (nats)"]) == pytest.approx(ckpt.metrics["elbo"], abs=0.01)
 
 
+@pytest.mark.slow
 def test_an_ae_run_is_named_for_what_it_has(trained):
     """An AE's curves, previews and result name its reconstruction term, never KL, ELBO, β or a prior; the
     grey-Bernoulli caveat comes with the result."""
@@ -237,17 +239,82 @@ def test_a_folder_without_images_is_refused_before_any_job(trained, tmp_path):
 
 @pytest.mark.parametrize("dataset,shown", [("mnist", "MNIST"), ("fashion-mnist", "Fashion-MNIST")])
 @pytest.mark.parametrize("given", [True, False])
-def test_absent_mnist_files_are_refused_before_any_job(trained, tmp_path, dataset, shown, given):
+def test_absent_mnist_files_are_marked_before_start(trained, tmp_path, dataset, shown, given):
+    """$VAE_DATA_DIR points at a missing folder in the tests: MNIST is listed as such before it is chosen,
+    and once chosen the page says what is missing and where, with Start disabled, before anything is pressed."""
     n_jobs = len(MANAGER.jobs())
-    at = page_with(dataset)
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.run()
+    assert f"{dataset} (files not found)" in at.selectbox(key="tr_dataset").options
+    assert "moons" in at.selectbox(key="tr_dataset").options and not at.warning
+    at.selectbox(key="tr_dataset").set_value(dataset).run()
     fill(at, f"t-{uuid.uuid4().hex[:8]}")
     if given:
         at.text_input(key="tr_data_dir").set_value(str(tmp_path))
-    at.button(key="tr_start").click().run()
-    msg = refused(at, n_jobs)
-    assert msg.startswith(f"Cannot start: {shown} files not found in ") and "train-images-idx3-ubyte" in msg
-    assert (str(tmp_path) in msg) if given else ("default data folder" in msg)
+    at.run()
+    no_exception(at)
+    [warning] = [w.value for w in at.warning]
+    assert warning.startswith(f"{shown} files not found in ") and "train-images-idx3-ubyte" in warning
+    assert (str(tmp_path) in warning) if given else ("default data folder" in warning)
+    assert "--" not in warning and "Start is disabled" in warning
+    assert at.button(key="tr_start").disabled
+    assert not at.error and len(MANAGER.jobs()) == n_jobs and "tr_job" not in at.session_state
     assert not trained.exists()
+
+
+def test_mnist_files_in_the_typed_folder_enable_start(tmp_path):
+    from vae.data import MNIST_FILES
+
+    at = page_with("mnist")
+    assert at.button(key="tr_start").disabled
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for f in MNIST_FILES:
+        (raw / f).write_bytes(b"")
+    at.text_input(key="tr_data_dir").set_value(str(tmp_path)).run()
+    no_exception(at)
+    assert not at.warning and not at.button(key="tr_start").disabled
+    assert at.selectbox(key="tr_dataset").value == "mnist"  # the choice survives the typed folder
+
+
+@pytest.mark.slow
+@pytest.mark.slow
+def test_enter_in_a_field_starts_no_run(trained):
+    """Enter in a form's field submits it in the browser unless the form says otherwise: the page's forms
+    say so, and values committed (as Enter commits them) start nothing; the button alone starts the run,
+    with those values."""
+    n_jobs = len(MANAGER.jobs())
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.run()
+    forms = at.get("form")
+    assert forms and not [f.key for f in forms if f.proto.form.enter_to_submit], "a form that Enter submits"
+    at.number_input(key="tr_epochs").set_value(2).run()
+    at.text_input(key="tr_name").set_value(name).run()
+    at.text_input(key="tr_hidden").set_value("32").run()
+    no_exception(at)
+    assert not jobs_named(name) and len(MANAGER.jobs()) == n_jobs and "tr_job" not in at.session_state
+    assert not any(s.value.startswith("Started") for s in at.success)
+    at.number_input(key="tr_epochs").set_value(2)
+    at.text_input(key="tr_name").set_value(name)
+    at.text_input(key="tr_hidden").set_value("32")
+    at.button(key="tr_start").click().run()
+    no_exception(at)
+    [job] = jobs_named(name)
+    try:
+        assert job.train_config.epochs == 2 and job.model_config.hidden == (32,)
+    finally:
+        job.cancel()
+        job.wait(180)
+
+
+def test_the_page_starts_with_the_shared_header():
+    """ui.common.page_header, as on every page (Train needs no model: no picker)."""
+    assert "page_header(" in Path(PAGE).read_text().split("st.container()")[0]
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.run()
+    no_exception(at)
+    assert [t.value for t in at.title] == ["Train"] and at.caption[0].value.startswith("Train a VAE or an AE")
 
 
 def test_a_failed_run_shows_no_empty_chart_and_can_be_dismissed(trained, tmp_path):
@@ -277,6 +344,7 @@ def test_a_failed_run_shows_no_empty_chart_and_can_be_dismissed(trained, tmp_pat
     assert not (trained / f"{name}.safetensors").exists() and not (trained / f"{name}.safetensors.lock").exists()
 
 
+@pytest.mark.slow
 def test_a_running_job_is_shown_above_the_folded_form(trained):
     name = f"t-{uuid.uuid4().hex[:8]}"
     at = AppTest.from_file(PAGE, default_timeout=180)
@@ -289,10 +357,11 @@ def test_a_running_job_is_shown_above_the_folded_form(trained):
         fresh = AppTest.from_file(PAGE, default_timeout=180)  # a reload: a new session
         fresh.run()
         no_exception(fresh)
-        assert fresh.expander[0].label == "New training run" and not fresh.expander[0].proto.expanded
+        [form_box] = [e for e in fresh.main.expander if e.label == "New training run"]
+        assert not form_box.proto.expanded
         top = [b for b in fresh.main.children.values() if isinstance(b, Block)]  # in page order
         runs = next(i for i, b in enumerate(top) if any(s.value.startswith("Training runs") for s in b.subheader))
-        form = next(i for i, b in enumerate(top) if b is fresh.expander[0])
+        form = next(i for i, b in enumerate(top) if b is form_box)
         assert runs < form
         assert any(m.value.startswith(f"**{name}**") for m in top[runs].markdown)
         if job.active:  # a running job offers Stop, not Dismiss

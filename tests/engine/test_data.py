@@ -34,7 +34,7 @@ def test_moons_are_deterministic_from_the_seed():
 
 def test_built_data_sets_are_kept_on_disk(tmp_path, monkeypatch):
     """The app's first page with data reads the moons back instead of drawing them (~2 s) again."""
-    from vae import data
+    from vae.datasets import moons as data
 
     monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(data, "MOONS_CACHE_MIN", 10)

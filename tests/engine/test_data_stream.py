@@ -7,7 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-import vae.data as data
+import vae.datasets.folder as data
+import vae.datasets.moons as moons_module
 from vae.data import DataError, FolderImages, load_dataset, load_folder
 from vae.images import preprocess
 
@@ -199,8 +200,10 @@ def test_the_env_var_sets_the_default_budget(tmp_path, monkeypatch):
 
 
 def test_load_dataset_passes_the_budget_to_folders_only(tmp_path, monkeypatch):
-    load_moons = data.load_moons
-    monkeypatch.setattr(data, "load_moons", lambda size, seed: load_moons(n_train=20, n_test=5, size=size, seed=seed))
+    load_moons = moons_module.load_moons
+    monkeypatch.setattr(
+        moons_module, "load_moons", lambda size, seed: load_moons(n_train=20, n_test=5, size=size, seed=seed)
+    )
     root = _folder(tmp_path, n=10)
     ds = load_dataset(f"folder:{root}", image_size=8, memory_budget_mb=TINY)
     assert ds.streamed and ds.n_train == 9 and ds.image_shape == SHAPE

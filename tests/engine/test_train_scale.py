@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 from vae_helpers import state_copy, states_equal
 
-import vae.data
+import vae.datasets.folder
 from vae.cli import train_main as main
 from vae.config import ModelConfig, TrainConfig
 from vae.data import load_folder
@@ -41,8 +41,9 @@ def _cfg(**kw) -> TrainConfig:
     return TrainConfig(**{"epochs": 2, "batch_size": 16, "seed": 1, "device": "cpu", "log_every": 1, **kw})
 
 
+@pytest.mark.slow
 def test_a_folder_over_the_budget_trains_from_disk(folder, monkeypatch):
-    monkeypatch.setattr(vae.data, "STREAM_PREVIEW", 0)  # no preview: the trainer meets the broken file
+    monkeypatch.setattr(vae.datasets.folder, "STREAM_PREVIEW", 0)  # no preview: the trainer meets the broken file
     data = load_folder(folder, size=SIZE, memory_budget_mb=0.0001, test_fraction=0.05)  # 71 x 256 B > 105 B
     broken = str(folder / "dark" / "broken.png")
     assert data.streamed and broken in data.train_stream.files and not data.skipped
@@ -58,6 +59,7 @@ def test_a_folder_over_the_budget_trains_from_disk(folder, monkeypatch):
     assert len(history.steps) == 2 * (data.n_train // 16)
 
 
+@pytest.mark.slow
 def test_streaming_with_worker_processes_learns_like_the_in_memory_path(folder):
     streamed = load_folder(folder, size=SIZE, memory_budget_mb=0.0001)
     in_memory = load_folder(folder, size=SIZE)
@@ -73,6 +75,7 @@ def test_streaming_with_worker_processes_learns_like_the_in_memory_path(folder):
     assert results[0][-1]["test_elbo"] == pytest.approx(results[1][-1]["test_elbo"], rel=0.02)
 
 
+@pytest.mark.slow
 def test_the_cli_streams_and_records_it(folder, tmp_path, capsys):
     out = tmp_path / "stream.safetensors"
     args = ["--dataset", f"folder:{folder}", "--image-size", str(SIZE), "--hidden", "16", "--latent-dim", "2"]
@@ -100,7 +103,7 @@ def test_the_masked_loss_is_the_mean_over_the_readable_rows():
 
 
 def test_a_streamed_batch_with_a_broken_file_keeps_its_size(folder, monkeypatch):
-    monkeypatch.setattr(vae.data, "STREAM_PREVIEW", 0)
+    monkeypatch.setattr(vae.datasets.folder, "STREAM_PREVIEW", 0)
     data = load_folder(folder, size=SIZE, memory_budget_mb=0.0001, test_fraction=0.05)
     assert str(folder / "dark" / "broken.png") in data.train_stream.files
     batches = _Batches(data, _cfg(batch_size=7, workers=0), torch.device("cpu"))
@@ -112,6 +115,7 @@ def test_a_streamed_batch_with_a_broken_file_keeps_its_size(folder, monkeypatch)
         assert n == 6 and w.sum() == 6 and data.train_stream.path(b[0]).endswith("broken.png")
 
 
+@pytest.mark.slow
 def test_bf16_autocast_trains_and_keeps_fp32_weights(moons, tiny_cfg):
     results = {}
     for precision in ("fp32", "bf16"):
@@ -124,6 +128,7 @@ def test_bf16_autocast_trains_and_keeps_fp32_weights(moons, tiny_cfg):
     assert results["bf16"] == pytest.approx(results["fp32"], rel=0.02)  # bf16 keeps ~3 significant digits
 
 
+@pytest.mark.slow
 def test_compile_gives_the_same_training(moons, tiny_cfg, monkeypatch):
     inductor = pytest.importorskip("torch._inductor.config")
     monkeypatch.setattr(inductor, "fallback_random", True)  # eager's random numbers, for a like-for-like check
@@ -138,6 +143,7 @@ def test_compile_gives_the_same_training(moons, tiny_cfg, monkeypatch):
         assert torch.allclose(results[True][1][k], v, atol=1e-4), k
 
 
+@pytest.mark.slow
 def test_the_cli_says_bf16_is_for_gpus_and_refuses_other_precisions(tmp_path, capsys):
     args = ["--dataset", "digits", "--hidden", "8", "--latent-dim", "2", "--epochs", "1", "--batch-size", "500"]
     out = tmp_path / "bf16.safetensors"
@@ -151,6 +157,7 @@ def test_the_cli_says_bf16_is_for_gpus_and_refuses_other_precisions(tmp_path, ca
     assert len(err) == 1 and "--precision" in err[0]
 
 
+@pytest.mark.slow
 def test_streaming_workers_from_a_thread_are_spawned(folder):
     """The app trains in a thread beside its server: its workers must not be forked."""
     import threading
