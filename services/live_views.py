@@ -1,5 +1,5 @@
 """What the live views are sent: the JSON-ready ``data`` of ui/components/interpolate.js (the
-scrubber) and ui/components/latent_map.js (the hover map), built from codes, maps and images.
+scrubber) and ui/components/latent_map.js (the hover map, static/live/map_view.mjs), built from codes, maps and images.
 
 A view's JavaScript runs again whenever its ``data`` changes, so everything here is a pure
 function of its inputs: the same path or map gives the same payload, byte for byte.
@@ -19,10 +19,10 @@ import torch
 from torch import Tensor
 
 from services.explore import png_bytes
-from services.maps import LatentMap, ellipse_axes, inverse_projection, projected_covariances
+from services.live import URL_PREFIX
+from services.map_overlays import XY_DECIMALS
+from services.maps import LatentMap, inverse_projection
 from vae.images import tile, to_pil
-
-XY_DECIMALS = 4  # map positions: far below a pixel of the canvas, and a third of the JSON
 
 
 def floats(x: Tensor | np.ndarray) -> list[float]:
@@ -72,53 +72,27 @@ def map_payload(
     label_names: Sequence[str],
     colours: Sequence[str],
     sprite: Mapping,
-    upload_xy: np.ndarray | None = None,
-    upload_names: Sequence[str] = (),
+    overlays: Sequence[Mapping] = (),
     axis_titles: tuple[str, str] = ("", ""),
-    square: tuple[float, float] | None = None,
-    ellipses: Mapping | None = None,
+    note: str = "",
 ) -> dict:
-    """The hover map's data: the points ``lmap.xy`` (N, 2) with their labels (N,), the uploads
-    (M, 2) as stars, the images of both as one :func:`sprite_sheet` (points first), and
-    ``inverse`` = {mean (D,), basis (2, D)} with z = mean + basisᵀ · (x, y), or None (t-SNE), and
-    ``ellipses`` (see :func:`ellipse_payload`) or None."""
+    """The hover map's data: the points ``lmap.xy`` (N, 2) with their labels (N,), the ``overlays``
+    (services.map_overlays: ellipses, rings, the uploads' stars, ...), the images of points and uploads
+    as one :func:`sprite_sheet` (points first), ``inverse`` = {mean (D,), basis (2, D)} with
+    z = mean + basisᵀ · (x, y), or None (no inverse: t-SNE), and ``note``: how a position decodes."""
     xy = np.round(np.asarray(lmap.xy, dtype=np.float64), XY_DECIMALS)
-    up = np.round(np.asarray(upload_xy if upload_xy is not None else np.zeros((0, 2)), dtype=np.float64), XY_DECIMALS)
     inverse = inverse_projection(lmap)
     return {
+        "view_url": f"{URL_PREFIX}/live/map_view.mjs",
         "method": lmap.method,
         "x": xy[:, 0].tolist(),
         "y": xy[:, 1].tolist(),
         "label": np.asarray(labels, dtype=np.int64).tolist(),
         "names": [str(s) for s in label_names],
         "colours": list(colours),
-        "uploads": [{"x": float(p[0]), "y": float(p[1]), "name": str(nm)} for p, nm in zip(up, upload_names)],
         "inverse": None if inverse is None else {"mean": inverse[0].tolist(), "basis": inverse[1].tolist()},
         "axes": list(axis_titles),
-        "square": list(square) if square is not None else None,
+        "note": note,
         "sprite": dict(sprite),
-        "ellipses": None if ellipses is None else dict(ellipses),
-    }
-
-
-def _axes_list(axes: np.ndarray) -> list[list[float]]:
-    return np.round(np.asarray(axes, dtype=np.float64).reshape(-1, 3), XY_DECIMALS).tolist()
-
-
-def ellipse_payload(lmap: LatentMap, std: np.ndarray | None, pick: int | None, clouds: bool) -> dict | None:
-    """The posterior ellipses the map draws: ``pick`` (the selected point's index, or None) with its
-    ``axes`` [a, b, θ] (the ±1σ ellipse; the view draws ×1 and ×2), and ``all`` (N rows [a, b, θ]) when
-    ``clouds``, else None. None when there is nothing to draw (an AE: no σ; t-SNE: no projection)."""
-    if std is None:
-        return None
-    n = len(lmap.xy)
-    cov = projected_covariances(std[:n], lmap)
-    if cov is None:
-        return None
-    axes = ellipse_axes(cov)
-    ok = pick is not None and 0 <= pick < n
-    return {
-        "pick": int(pick) if ok else None,
-        "axes": _axes_list(axes[pick])[0] if ok else None,
-        "all": _axes_list(axes) if clouds else None,
+        "overlays": [dict(d) for d in overlays],
     }

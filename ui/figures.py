@@ -13,9 +13,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly import colors
 
-from services.maps import ellipse_outline
+from services.map_geometry import ellipse_outline, label_offset, place_labels, ticks
+from services.map_overlays import extent
 
-AXIS_TITLES = {"raw": ("z₁", "z₂"), "pca": ("PC 1", "PC 2"), "tsne": ("t-SNE 1", "t-SNE 2")}
 MARGIN = {"l": 10, "r": 10, "t": 30, "b": 10}
 
 
@@ -46,45 +46,118 @@ def ellipse_trace(centres: np.ndarray, axes: np.ndarray, k: float, name: str, li
     return go.Scatter(x=xs, y=ys, mode="lines", name=name, hoverinfo="skip", line=line, **kw)
 
 
-def _ellipse_traces(fig: go.Figure, xy: np.ndarray, ellipses: dict | None) -> None:
-    """The posterior ellipses as SVG lines (drawn under the WebGL points); breaks (None) between ellipses."""
-    if not ellipses:
-        return
-
-    if ellipses.get("all"):
-        every = np.asarray(ellipses["all"][: len(xy)])
-        grey = {"width": 0.6, "color": "rgba(128, 128, 128, 0.35)"}
-        fig.add_trace(ellipse_trace(xy[: len(every)], every, 1.0, "±1σ of every point", grey))
-    if ellipses.get("pick") is not None:
-        i, a = ellipses["pick"], ellipses["axes"]
-        for k, dash in ((1.0, "solid"), (2.0, "dash")):
-            red = {"width": 2, "color": "#ff4b4b", "dash": dash}
-            fig.add_trace(ellipse_trace(xy[[i]], np.asarray([a]), k, f"±{k:g}σ of #{i}", red))
+# How each overlay of services.map_overlays is drawn, here and by static/live/map_overlays.mjs: its legend
+# name ({i}: the point it belongs to) and style (colour None: each point's label colour; dash in pixels).
+OVERLAY_STYLES = {
+    "square": {"name": "the manifold grid", "colour": "grey", "width": 1.5, "dash": [6, 4]},
+    "clouds": {"name": "±1σ of every point", "colour": None, "width": 1, "alpha": 0.18, "fill": 0.04},
+    "pick1": {"name": "±1σ of #{i}", "colour": "#ff4b4b", "width": 2, "dash": []},
+    "pick2": {"name": "±2σ of #{i}", "colour": "#ff4b4b", "width": 2, "dash": [6, 4]},
+    "neighbours": {"name": "nearest in z to #{i}", "colour": "#00c8ff", "width": 1.5, "radius": 6},
+    "uploads": {"name": "your uploads", "colour": "gold", "edge": "black", "width": 1.5, "radius": 11, "font": 12},
+}
+LABEL_CHARS = 16  # an upload's name is cut to this many characters on the map (the panel shows it whole)
 
 
-def map_figure(
-    xy: np.ndarray,
-    labels: Sequence[int] | np.ndarray,
-    label_names: Sequence[str],
-    indices: Sequence[int] | np.ndarray | None = None,
-    upload_xy: np.ndarray | None = None,
-    upload_names: Sequence[str] = (),
-    axis_titles: tuple[str, str] = ("", ""),
-    square: tuple[float, float] | None = None,
-    height: int = 620,
-    ellipses: dict | None = None,
-) -> go.Figure:
-    """The latent map: points xy (N, 2), one WebGL trace per label (customdata = image index), uploads
-    upload_xy (M, 2) as stars (customdata = -1 - upload number), optionally a dashed square [lo, hi]^2
-    (the manifold grid's extent), and the posterior ellipses of services.live_views.ellipse_payload as
-    lines under the points (the picked point's ±1σ and ±2σ; faint ±1σ ones of every point)."""
-    xy = np.asarray(xy, dtype=np.float32)
-    labels = np.asarray(labels, dtype=np.int64)
-    indices = np.arange(len(xy)) if indices is None else np.asarray(indices, dtype=np.int64)
-    names = list(label_names) or ["?"]
-    colours = palette(len(names))
-    fig = go.Figure()
-    _ellipse_traces(fig, xy, ellipses)
+def abbreviate(name: str, n: int = LABEL_CHARS) -> str:
+    """``name`` in at most n characters, cut in the middle (the end tells uploads apart: 'photo-2.png')."""
+    if len(name) <= n:
+        return name
+    tail = (n - 1) // 2
+    return name[: n - 1 - tail] + "…" + name[len(name) - tail :]
+
+
+def styled(layers: Sequence[Mapping[str, Any]]) -> list[dict]:
+    """The overlays with their ``name`` and ``style`` (OVERLAY_STYLES); star names :func:`abbreviate`d."""
+    out = []
+    for d in layers:
+        style = OVERLAY_STYLES[d["id"]]
+        owner = d.get("of", (d.get("at") or [None])[0])
+        layer = {**d, "name": style["name"].format(i=owner), "style": {k: v for k, v in style.items() if k != "name"}}
+        if d["kind"] == "stars":
+            layer["text"] = [abbreviate(t) for t in d["text"]]
+            layer["title"] = list(d["text"])
+        out.append(layer)
+    return out
+
+
+def _dash(style: Mapping[str, Any]) -> str:
+    return ",".join(f"{v}px" for v in style.get("dash") or []) or "solid"
+
+
+def _rgba(colour: str, alpha: float) -> str:
+    """A hex or rgb(...) colour with opacity ``alpha`` (a named colour is kept as it is at alpha 1)."""
+    if alpha == 1.0 and not colour.startswith(("#", "rgb")):
+        return colour
+    r, g, b = colors.hex_to_rgb(colour) if colour.startswith("#") else colors.unlabel_rgb(colour)
+    return f"rgba({r:g}, {g:g}, {b:g}, {alpha})"
+
+
+def _ellipse_layer(fig: go.Figure, xy: np.ndarray, labels: np.ndarray, colours: list[str], d: Mapping) -> None:
+    """One ellipse layer as line traces (SVG, under the WebGL points): one per label colour if unstyled."""
+    at, axes, style = np.asarray(d["at"], dtype=np.int64), np.asarray(d["axes"]), d["style"]
+    groups = [(style["colour"], np.arange(len(at)))] if style["colour"] else []
+    groups = groups or [(colours[j], np.flatnonzero(labels[at] == j)) for j in range(len(colours))]
+    for g, (colour, sel) in enumerate(c for c in groups if len(c[1])):
+        line = {"width": style["width"], "color": _rgba(colour, style.get("alpha", 1.0)), "dash": _dash(style)}
+        fig.add_trace(
+            ellipse_trace(xy[at[sel]], axes[sel], d["k"], d["name"], line, legendgroup=d["id"], showlegend=g == 0)
+        )
+
+
+def _home_pixels(x: np.ndarray, y: np.ndarray, home: tuple, size: tuple[float, float]) -> np.ndarray:
+    """Data positions as pixels of a plot area ``size`` (w, h) showing ``home`` (x0, x1, y0, y1), y down."""
+    x0, x1, y0, y1 = home
+    return np.stack([(x - x0) / (x1 - x0) * size[0], (1 - (y - y0) / (y1 - y0)) * size[1]], axis=1)
+
+
+def _star_layer(fig: go.Figure, d: Mapping, home: tuple, size: tuple[float, float]) -> None:
+    """The uploads as WebGL stars (over the points) and their names placed where they do not collide."""
+    style, x, y = d["style"], np.asarray(d["x"], float), np.asarray(d["y"], float)
+    marker = {"symbol": "star", "size": 2 * style["radius"], "color": style["colour"]}
+    fig.add_trace(
+        go.Scattergl(
+            x=x, y=y, mode="markers", name=d["name"], customdata=-1 - np.arange(len(x)), text=d["title"],
+            hovertemplate="upload: %{text}<extra></extra>",
+            marker={**marker, "line": {"color": style["edge"], "width": style["width"]}},
+        )
+    )  # fmt: skip
+    px = _home_pixels(x, y, home, size)
+    font = style["font"]
+    char = 0.6 * font  # an average glyph's width: the browser measures, this figure estimates
+    widths = [[len(t) * char, len(s) * char] for t, s in zip(d["text"], d["short"])]
+    spots = place_labels(px.tolist(), widths, font + 2, style["radius"], (0, 0, *size))
+    for u, got in enumerate(spots):
+        if got is not None:
+            text = (d["text"], d["short"])[got[1]][u]
+            dx, dy = label_offset(got[0], widths[u][got[1]], font + 2, style["radius"])
+            fig.add_annotation(x=x[u], y=y[u], text=text, showarrow=False, xshift=dx, yshift=-dy, font={"size": font})
+
+
+def _overlay(fig: go.Figure, xy: np.ndarray, labels: np.ndarray, colours: list[str], d: Mapping, home: tuple) -> None:
+    style = d["style"]
+    if d["kind"] == "rect":
+        (x0, x1), (y0, y1) = d["x"], d["y"]
+        line = {"dash": _dash(style), "color": style["colour"], "width": style["width"]}
+        fig.add_shape(type="rect", x0=x0, y0=y0, x1=x1, y1=y1, line=line, layer="above")
+    elif d["kind"] == "ellipses":
+        _ellipse_layer(fig, xy, labels, colours, d)
+    elif d["kind"] == "rings":
+        at = np.asarray(d["at"], dtype=np.int64)
+        ring = {"symbol": "circle-open", "size": 2 * style["radius"], "color": style["colour"], "line": {"width": 2}}
+        fig.add_trace(
+            go.Scattergl(x=xy[at, 0], y=xy[at, 1], mode="markers", name=d["name"], marker=ring, hoverinfo="skip")
+        )
+    elif d["kind"] == "stars":
+        _star_layer(fig, d, home, PLOT_AREA)
+
+
+PLOT_AREA = (700.0, 520.0)  # pixels: the fallback figure's plotting area, as placing its labels assumes
+UNDER = ("rect", "ellipses")  # overlay kinds drawn under the points; the others over them
+
+
+def _point_traces(fig: go.Figure, xy: np.ndarray, labels: np.ndarray, names: list[str], colours: list[str]) -> None:
+    """One WebGL trace per label, customdata = image index."""
     for j, name in enumerate(names):
         sel = np.flatnonzero(labels == j)
         if len(sel) == 0:
@@ -95,48 +168,51 @@ def map_figure(
                 y=xy[sel, 1],
                 mode="markers",
                 name=str(name),
-                customdata=indices[sel],
+                customdata=sel,
                 text=[str(name)] * len(sel),
                 hovertemplate="%{text}<br>test image #%{customdata}<extra></extra>",
                 marker={"size": 6, "color": colours[j], "opacity": 0.8},
             )
         )
-    if upload_xy is not None and len(upload_xy):
-        up = np.asarray(upload_xy, dtype=np.float32)
-        fig.add_trace(  # WebGL too: a plain SVG trace would be drawn under the WebGL points
-            go.Scattergl(
-                x=up[:, 0],
-                y=up[:, 1],
-                mode="markers+text",
-                name="your uploads",
-                customdata=-1 - np.arange(len(up)),
-                text=list(upload_names),
-                textposition="top center",
-                hovertemplate="upload: %{text}<extra></extra>",
-                marker={"symbol": "star", "size": 22, "color": "gold", "line": {"color": "black", "width": 1.5}},
-            )
-        )
-    if square is not None:
-        lo, hi = square
-        fig.add_shape(
-            type="rect", x0=lo, y0=lo, x1=hi, y1=hi, line={"dash": "dash", "color": "grey", "width": 1.5}, layer="above"
-        )
+
+
+def map_figure(
+    xy: np.ndarray,
+    labels: Sequence[int] | np.ndarray,
+    label_names: Sequence[str],
+    overlays: Sequence[Mapping[str, Any]] = (),
+    axis_titles: tuple[str, str] = ("", ""),
+    height: int = 620,
+) -> go.Figure:
+    """The latent map: points xy (N, 2), one WebGL trace per label (customdata = image index), and the
+    :func:`styled` overlays of services.map_overlays as the live view draws them: lines, rings, the
+    uploads as stars (customdata = -1 - upload number). The home view and its ticks are the live view's."""
+    xy = np.asarray(xy, dtype=np.float32)
+    labels = np.asarray(labels, dtype=np.int64)
+    names = list(label_names) or ["?"]
+    colours = palette(len(names))
+    home = extent(xy[:, 0].tolist(), xy[:, 1].tolist(), overlays)
+    fig = go.Figure()
+    for d in overlays:  # lines under the points, as in the live view
+        if d["kind"] in UNDER:
+            _overlay(fig, xy, labels, colours, d, home)
+    _point_traces(fig, xy, labels, names, colours)
+    for d in overlays:
+        if d["kind"] not in UNDER:
+            _overlay(fig, xy, labels, colours, d, home)
+    legend = {"itemsizing": "constant", "orientation": "h", "yanchor": "bottom", "y": 1.01, "x": 0}
     fig.update_layout(
         height=height,
         margin={"l": 10, "r": 10, "t": 60, "b": 10},
-        legend={
-            "itemsizing": "constant",
-            "orientation": "h",
-            "yanchor": "bottom",
-            "y": 1.01,
-            "x": 0,
-            "title": {"text": "label (click to hide):"},
-        },
-        xaxis_title=axis_titles[0],
-        yaxis_title=axis_titles[1],
+        legend={**legend, "title": {"text": "label (click to hide):"}},
         clickmode="event+select",
         dragmode="pan",
     )
+    for axis, (lo, hi), n, title in (
+        (fig.update_xaxes, home[:2], 6, axis_titles[0]),
+        (fig.update_yaxes, home[2:], 5, axis_titles[1]),
+    ):
+        axis(range=[lo, hi], tickmode="linear", tick0=0.0, dtick=ticks(lo, hi, n)[1], title=title)
     return fig
 
 

@@ -15,7 +15,7 @@ from live_components import send, view_data, views
 from streamlit.testing.v1 import AppTest
 from vae_helpers import figure_points, moon_png, no_exception
 
-from services import maps
+from services import maps, projections
 from vae.checkpoint import load_checkpoint, save
 from vae.config import ModelConfig
 from vae.data import PHASE_NAMES
@@ -37,17 +37,39 @@ def chart_spec(at: AppTest) -> str:
     return charts[0].proto.spec
 
 
+def tiny_checkpoint(folder: Path, file: str, latent_dim: int = 2, **cfg) -> torch.nn.Module:
+    """A tiny untrained model on the moons data, saved in folder."""
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(image_shape=(1, 28, 28), hidden=(16,), latent_dim=latent_dim, **cfg))
+    info = {"name": "moons", "image_shape": [1, 28, 28], "style": "plain", "dark_background": True}
+    save(folder / file, model, dataset=info)
+    return model
+
+
 def only_checkpoint(tmp_path, monkeypatch, file: str, **cfg) -> tuple[AppTest, torch.nn.Module]:
     """The page run once with a tiny untrained 2-D model on the moons data as the only checkpoint."""
-    torch.manual_seed(0)
-    model = build_model(ModelConfig(image_shape=(1, 28, 28), hidden=(16,), latent_dim=2, **cfg))
-    info = {"name": "moons", "image_shape": [1, 28, 28], "style": "plain", "dark_background": True}
-    save(tmp_path / file, model, dataset=info)
+    model = tiny_checkpoint(tmp_path, file, **cfg)
     monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(tmp_path))
     monkeypatch.setenv("VAE_TRAINED_DIR", str(tmp_path / "trained"))
     at = AppTest.from_file(PAGE, default_timeout=180)
     at.run()
     return at, model
+
+
+def scoped(at: AppTest, kind: str, name: str):
+    """The widget ``name`` of the model shown now (its key is ui.state.scoped: ``name@<model>``)."""
+    (w,) = [w for w in at.get(kind) if (w.key or "").startswith(f"{name}@")]
+    return w
+
+
+def titles(latent_dim: int) -> list[str]:
+    """The projections the page offers for a latent size, as the radio shows them."""
+    return [projections.get(m).title for m in maps.methods_for(latent_dim)]
+
+
+def layers(at: AppTest) -> dict[str, dict]:
+    """The live map's overlays by id."""
+    return {d["id"]: d for d in map_data(at)["overlays"]}
 
 
 def map_data(at: AppTest) -> dict:
@@ -92,21 +114,23 @@ def app(env) -> AppTest:
     at = AppTest.from_file(PAGE, default_timeout=180)
     at.run()
     no_exception(at)
-    at.slider(key="map_n").set_value(N).run()
+    scoped(at, "slider", "map_n").set_value(N).run()
     return at
 
 
 def test_map_draws_n_points_with_pca(app):
     no_exception(app)
     assert not app.error
-    assert app.radio(key="map_method").value == "pca"  # a 16-D latent: PCA first, no raw codes
-    assert app.radio(key="map_method").options == ["PCA", "t-SNE"]
+    assert scoped(app, "radio", "map_method").value == "pca"  # a 16-D latent: PCA first, no raw codes
+    assert scoped(app, "radio", "map_method").options == titles(16)  # the registry's, PCA first
     d = map_data(app)
-    assert d["method"] == "pca" and d["axes"] == ["PC 1", "PC 2"] and d["square"] is None
+    assert titles(16)[0] == "PCA" and "SVD" in titles(16) and "raw codes" not in titles(16)
+    assert d["method"] == "pca" and d["axes"] == ["PC 1", "PC 2"] and d["overlays"] == []
+    assert d["note"].endswith("the inverse of the PCA projection")
     assert len(d["x"]) == len(d["y"]) == len(d["label"]) == N
     assert d["names"] == list(PHASE_NAMES) and len(set(d["label"])) > 1 and len(d["colours"]) == len(PHASE_NAMES)
     assert d["sprite"]["n"] == N and d["sprite"]["url"].startswith("data:image/png;base64,")
-    assert d["uploads"] == [] and d["decoder"]["dim"] == 16 and d["decoder"]["shape"] == [1, 28, 28]
+    assert d["decoder"]["dim"] == 16 and d["decoder"]["shape"] == [1, 28, 28]
     # Hover decodes z = mean + componentsᵀ · (x, y): the PCA of exactly the codes shown.
     model = load_checkpoint(ROOT / "checkpoints" / "moons-vae.safetensors").model
     pca = maps.Pca.fit(encode_mean(model, moons_data().test_x[:N]).numpy(), 2)
@@ -115,19 +139,23 @@ def test_map_draws_n_points_with_pca(app):
     assert np.allclose(map_xy(app), pca.transform(encode_mean(model, moons_data().test_x[:N])), atol=1e-3)
     assert any(e.label == "What am I seeing?" for e in app.expander)
     assert any("Click a point" in i.value for i in app.info)
+    text = next(m.value for m in app.markdown if "the map needs two coordinates" in m.value)
+    assert all(p.about in text for p in projections.REGISTRY.values())  # each projection's paragraph
 
 
 def test_picking_a_point_decodes_it_and_shows_neighbours(app):
     before = map_data(app)
     send(app, "map_live", trigger=("pick", 5))  # a click on test image 5 of the map
     no_exception(app)
-    assert app.number_input(key="map_pick").value == 5
+    assert scoped(app, "number_input", "map_pick").value == 5
     after = map_data(app)
-    # Only the picked point's posterior ellipses change: the rest of the map's data stays as it was.
-    assert {k: v for k, v in after.items() if k != "ellipses"} == {k: v for k, v in before.items() if k != "ellipses"}
-    assert before["ellipses"] == {"pick": None, "axes": None, "all": None}
-    e = after["ellipses"]
-    assert e["pick"] == 5 and e["all"] is None
+    # Only the overlays change (the picked point's ellipses and neighbours): the rest stays as it was.
+    assert {k: v for k, v in after.items() if k != "overlays"} == {k: v for k, v in before.items() if k != "overlays"}
+    got = layers(app)
+    assert set(got) == {"pick1", "pick2", "neighbours"} and got["pick2"]["name"] == "±2σ of #5"
+    e = got["pick1"]
+    assert e["at"] == [5] and got["pick2"]["k"] == 2 and got["pick2"]["axes"] == e["axes"]
+    e = {"axes": e["axes"][0]}
     # PCA: the ±1σ ellipse of Wᵀ diag(σ²) W, W the two components, for test image 5.
     model = load_checkpoint(ROOT / "checkpoints" / "moons-vae.safetensors").model
     with torch.no_grad():
@@ -140,26 +168,33 @@ def test_picking_a_point_decodes_it_and_shows_neighbours(app):
     caps = captions(app)
     assert any(c.startswith("original #5") for c in caps)
     assert "decoding of μ(x)" in caps
-    assert sum(" · d=" in c for c in caps) == 8  # eight nearest neighbours, itself excluded
-    assert not any(c.startswith("new moon · #5 ·") and " · d=" in c for c in caps)
+    near = [c for c in caps if " · d=" in c]
+    assert len(near) == 8 and "#5 · d=" not in " ".join(near)  # eight nearest neighbours, itself excluded
+    # Each caption fits its picture's width in two lines at most (a 12-character line under 84 pixels):
+    # "full moon · #1234 · d=0.12" under a 56-pixel picture wrapped onto four.
+    assert all(len(c) <= 2 * 12 for c in near), near
+    # Their labels are counted on one line instead; those among the shown points are ringed on the map.
+    shown = [j for j in (int(c[1 : c.index(" ")]) for c in near) if j < N]
+    assert got["neighbours"]["at"] == shown and got["neighbours"]["name"] == "nearest in z to #5"
 
 
 def test_the_clouds_option_adds_every_points_ellipse(app):
     app.checkbox(key="map_clouds").check().run()
     no_exception(app)
-    e = map_data(app)["ellipses"]
-    assert e["pick"] == 5 and len(e["all"]) == N and all(a >= b > 0 for a, b, _ in e["all"])
-    assert e["all"][5] == e["axes"]
+    got = layers(app)
+    clouds = got["clouds"]
+    assert got["pick1"]["at"] == [5] and clouds["at"] == list(range(N)) and clouds["style"]["colour"] is None
+    assert all(a >= b > 0 for a, b, _ in clouds["axes"]) and clouds["axes"][5] == got["pick1"]["axes"][0]
     app.checkbox(key="map_clouds").uncheck().run()
-    assert map_data(app)["ellipses"]["all"] is None
+    assert "clouds" not in layers(app)
 
 
 def test_tsne_runs_in_the_background_then_replaces_pca(app, env):
     pca_xy = map_xy(app)
     started = time.monotonic()
-    app.radio(key="map_method").set_value("tsne").run()
+    scoped(app, "radio", "map_method").set_value("tsne").run()
     no_exception(app)
-    key = app.session_state["map_tsne_key"]
+    key = app.session_state["map_job_key"]
     job = maps.RUNNER.get(key)
     if job is not None and not job.done:  # the run did not wait for it: a progress bar polls instead
         assert len(app.get("progress")) == 1
@@ -172,8 +207,9 @@ def test_tsne_runs_in_the_background_then_replaces_pca(app, env):
     tsne_xy = map_xy(app)
     assert tsne_xy.shape == (N, 2) and not np.allclose(tsne_xy, pca_xy)
     assert map_data(app)["method"] == "tsne" and map_data(app)["inverse"] is None  # t-SNE has no inverse
-    assert (env / "tsne" / f"{key}.npy").exists()  # cached on disk for the next visit
-    assert map_data(app)["ellipses"] is None and not app.get("checkbox")  # no projection, no ellipses
+    assert (env / "maps" / f"{key}.npy").exists()  # cached on disk for the next visit, in the one cache folder
+    assert set(layers(app)) == {"neighbours"} and not app.get("checkbox")  # no projection, no ellipses
+    assert map_data(app)["note"].startswith("t-SNE has no inverse")
     assert any(c.value.startswith("t-SNE is no linear projection") for c in app.caption)
     assert not app.get("progress")
 
@@ -186,17 +222,19 @@ def test_uploads_become_stars_and_a_bad_file_one_error(app):
     errors = [e.value for e in app.error]
     assert len(errors) == 1 and errors[0].startswith("bad.png:")
     d = map_data(app)
-    assert [u["name"] for u in d["uploads"]] == ["moon.png"]
+    stars = layers(app)["uploads"]
+    assert stars["kind"] == "stars" and stars["text"] == stars["title"] == ["moon.png"] and stars["short"] == ["1"]
     assert d["sprite"]["n"] == N + 1  # its thumbnail after the points'
     assert any(s.value == "Your uploads" for s in app.subheader)
+    assert any(m.value == "**★1** moon.png" for m in app.markdown)  # the number a crowded star shows
 
 
 def test_two_dimensional_model_shows_raw_codes_and_the_manifold(tmp_path, monkeypatch, env):
     """A tiny untrained 2-D VAE on the moons data, as the only checkpoint."""
     at, model = only_checkpoint(tmp_path, monkeypatch, "tiny-2d.safetensors")
     no_exception(at)
-    assert at.radio(key="map_method").value == "raw"
-    at.slider(key="map_n").set_value(N).run()
+    assert scoped(at, "radio", "map_method").value == "raw"
+    scoped(at, "slider", "map_n").set_value(N).run()
     at.slider(key="map_grid_n").set_value(6).run()
     no_exception(at)
     xy = map_xy(at)
@@ -207,14 +245,15 @@ def test_two_dimensional_model_shows_raw_codes_and_the_manifold(tmp_path, monkey
     assert np.allclose(xy, mu, atol=1e-4)
     d = map_data(at)
     assert d["inverse"] == {"mean": [0.0, 0.0], "basis": [[1.0, 0.0], [0.0, 1.0]]}
-    assert d["axes"] == ["z₁", "z₂"] and np.allclose(d["square"], maps.grid_square())
-    at.number_input(key="map_pick").set_value(4).run()
+    assert d["axes"] == ["z1", "z2"]  # ui.state.dim_label: the one numbering of latent dimensions
+    assert np.allclose(layers(at)["square"]["x"], maps.grid_square())
+    scoped(at, "number_input", "map_pick").set_value(4).run()
     with torch.no_grad():
         std = model.encode(moons_data().test_x[4:5]).std.numpy()[0]
-    a, b, theta = map_data(at)["ellipses"]["axes"]  # raw codes: the radii are σ₁ and σ₂
+    ((a, b, theta),) = layers(at)["pick1"]["axes"]  # raw codes: the radii are σ₁ and σ₂
     assert np.allclose([a, b], sorted(std, reverse=True), atol=2e-4)
     assert np.isclose(abs(theta), 0.0 if std[0] >= std[1] else np.pi / 2, atol=1e-3)  # axis-aligned
-    grid = [i for img in at.get("image") for i in img.proto.imgs if i.caption.startswith("z₁ grows")]
+    grid = [i for img in at.get("image") for i in img.proto.imgs if i.caption.startswith("z1 grows")]
     assert len(grid) == 1
     assert any(s.value == "The decoded manifold" for s in at.subheader)
 
@@ -222,7 +261,7 @@ def test_two_dimensional_model_shows_raw_codes_and_the_manifold(tmp_path, monkey
 def test_without_the_runtime_the_plotly_map_stands_in(no_runtime, env):
     at = AppTest.from_file(PAGE, default_timeout=180)
     at.run()
-    at.slider(key="map_n").set_value(N).run()
+    scoped(at, "slider", "map_n").set_value(N).run()
     no_exception(at)
     assert not at.error and views(at) == {}
     assert any(c.value.startswith("Live decoding is off here: the in-browser runtime is missing") for c in at.caption)
@@ -232,21 +271,65 @@ def test_without_the_runtime_the_plotly_map_stands_in(no_runtime, env):
 
 def test_an_ae_has_no_ellipses_and_no_clouds_option(tmp_path, monkeypatch, env):
     at, model = only_checkpoint(tmp_path, monkeypatch, "tiny-ae.safetensors", kind="ae")
-    at.slider(key="map_n").set_value(N).run()
+    scoped(at, "slider", "map_n").set_value(N).run()
     send(at, "map_live", trigger=("pick", 2))
     no_exception(at)
-    assert at.number_input(key="map_pick").value == 2
-    assert map_data(at)["ellipses"] is None and not at.get("checkbox")
+    assert scoped(at, "number_input", "map_pick").value == 2
+    assert set(layers(at)) == {"square", "neighbours"} and not at.get("checkbox")  # no ellipses
     assert any(c.value.startswith("An AE's code is a point") for c in at.caption)
 
 
 def test_the_plotly_map_draws_the_ellipses_as_lines(no_runtime, env):
     at = AppTest.from_file(PAGE, default_timeout=180)
     at.run()
-    at.slider(key="map_n").set_value(N).run()
-    at.number_input(key="map_pick").set_value(3).run()
+    scoped(at, "slider", "map_n").set_value(N).run()
+    scoped(at, "number_input", "map_pick").set_value(3).run()
     at.checkbox(key="map_clouds").check().run()
     no_exception(at)
-    traces = {t.get("name"): t for t in json.loads(chart_spec(at))["data"]}
-    assert {"±1σ of #3", "±2σ of #3", "±1σ of every point"} <= set(traces)
-    assert sum(v is None for v in traces["±1σ of every point"]["x"]) == N  # one closed line a point
+    traces = json.loads(chart_spec(at))["data"]
+    assert {"±1σ of #3", "±2σ of #3", "±1σ of every point", "nearest in z to #3"} <= {t.get("name") for t in traces}
+    clouds = [t for t in traces if t.get("name") == "±1σ of every point"]  # one trace per label colour
+    assert sum(v is None for t in clouds for v in t["x"]) == N  # one closed line a point
+
+
+def valid(w) -> bool:
+    """The widget shows a value it can have (a choice among its options, a number within its range)."""
+    if w.type == "radio":
+        return w.value in w.options or w.format_func(w.value) in w.options
+    if w.value is None:
+        return True
+    return w.min <= w.value <= w.max
+
+
+def test_a_model_switch_starts_the_new_model_from_its_own_defaults(tmp_path, monkeypatch, env):
+    """The model-scoped widgets (ui.state.scoped): another model gets its own, from its own defaults (before,
+    the number of points chosen on one model stayed on the next), and no widget shows what it cannot have."""
+    tiny_checkpoint(tmp_path, "a-3d.safetensors", latent_dim=3)
+    tiny_checkpoint(tmp_path, "b-2d.safetensors", latent_dim=2)
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(tmp_path))
+    monkeypatch.setenv("VAE_TRAINED_DIR", str(tmp_path / "trained"))
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.session_state["model_choice"] = "a-3d"
+    at.run()
+    scoped(at, "slider", "map_n").set_value(N).run()
+    scoped(at, "radio", "map_method").set_value("svd").run()
+    scoped(at, "number_input", "map_pick").set_value(60).run()
+    no_exception(at)
+    assert layers(at)["pick1"]["at"] == [60] and map_data(at)["method"] == "svd"
+
+    at.selectbox(key="model_picker").set_value("b-2d").run()
+    no_exception(at)
+    method, n, pick = (
+        scoped(at, "radio", "map_method"),
+        scoped(at, "slider", "map_n"),
+        scoped(at, "number_input", "map_pick"),
+    )
+    assert method.value == "raw" and method.options == titles(2)  # a 2-D model's default: raw codes
+    assert n.value == min(2000, n.max) and pick.value is None and "pick1" not in layers(at)
+    assert map_data(at)["axes"] == ["z1", "z2"]
+    assert all(valid(w) for kind in ("radio", "slider", "number_input") for w in at.get(kind))
+
+    at.selectbox(key="model_picker").set_value("a-3d").run()  # and back: again only what this model can have
+    no_exception(at)
+    assert scoped(at, "radio", "map_method").options == titles(3)
+    assert all(valid(w) for kind in ("radio", "slider", "number_input") for w in at.get(kind))

@@ -55,7 +55,8 @@ def test_the_latent_map_shows_mnist_test_codes(model):
     d = view_data(at, "map_live")
     n = len(d["x"])
     x, y = in_box_arrays()
-    assert n == at.slider(key="map_n").value == 2000 and at.slider(key="map_n").max == 10_000
+    (slider,) = [s for s in at.slider if s.key.startswith("map_n@")]  # keyed by the model (ui.state.scoped)
+    assert n == slider.value == 2000 and slider.max == 10_000
     assert d["decoder"]["shape"] == [1, 28, 28] and d["names"] == [str(i) for i in range(10)]
     assert d["label"] == y[:n].tolist()  # the real test digits' labels, in the file's order
     ckpt = load_checkpoint(ROOT / "checkpoints" / f"{model}.safetensors")
@@ -68,7 +69,7 @@ def test_the_latent_map_shows_mnist_test_codes(model):
 def test_interpolate_measures_against_test_images_when_no_training_images_are_here():
     at = page_on_model(str(ROOT / "pages" / "3_Interpolate.py"), "mnist-vae-2d")
     assert any("distances are to the nearest test image" in c.value for c in at.caption)
-    pick = at.selectbox(key="ip_metric")
+    (pick,) = [s for s in at.selectbox if (s.key or "").startswith("ip_metric@")]  # scoped to the model
     assert pick.value == "pixel distance to nearest test image"
     assert "distance to nearest test code" in pick.options
     assert not [o for o in pick.options if "training" in o]

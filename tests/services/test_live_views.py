@@ -17,7 +17,8 @@ from vae_helpers import ROOT
 
 from services import maps
 from services.explore import path_at
-from services.live_views import digest, ellipse_payload, map_payload, released_t, scrub_payload, sprite_sheet
+from services.live_views import digest, map_payload, released_t, scrub_payload, sprite_sheet
+from services.map_overlays import map_overlays
 from ui.state import dim_label
 from vae.images import to_pil
 
@@ -73,26 +74,29 @@ def test_map_payload_of_a_pca_map_carries_its_inverse():
     lmap = maps.fit_map(codes, "pca")
     sprite = sprite_sheet(torch.rand(31, 1, 4, 4))
     up = lmap.place(codes[:1] + 0.1)
+    layers = map_overlays(lmap, upload_xy=up, upload_names=["u.png"])
     p = map_payload(
-        lmap, np.arange(30) % 3, ["a", "b", "c"], ["red", "green", "blue"], sprite, up, ["u.png"], ("PC 1", "PC 2")
+        lmap, np.arange(30) % 3, ["a", "b", "c"], ["red", "green", "blue"], sprite, layers, ("PC 1", "PC 2")
     )
     assert json.loads(json.dumps(p)) == p
     assert p["method"] == "pca" and p["label"][:4] == [0, 1, 2, 0] and p["names"] == ["a", "b", "c"]
     np.testing.assert_allclose(np.stack([p["x"], p["y"]], 1), lmap.xy, atol=1e-4)
-    assert p["uploads"] == [
-        {"x": pytest.approx(up[0, 0], abs=1e-4), "y": pytest.approx(up[0, 1], abs=1e-4), "name": "u.png"}
-    ]
-    assert p["sprite"] == sprite and p["square"] is None and p["axes"] == ["PC 1", "PC 2"]
+    (stars,) = p["overlays"]
+    assert stars["kind"] == "stars" and stars["text"] == ["u.png"] and stars["short"] == ["1"]
+    assert [stars["x"][0], stars["y"][0]] == pytest.approx(up[0], abs=1e-4)
+    assert p["sprite"] == sprite and p["axes"] == ["PC 1", "PC 2"] and p["view_url"].endswith("/live/map_view.mjs")
     mean, basis = np.asarray(p["inverse"]["mean"]), np.asarray(p["inverse"]["basis"])
     # What the browser computes from a position: a code that the projection sends back to that position.
     z = mean + np.array([0.7, -1.2]) @ basis
-    np.testing.assert_allclose(lmap.pca.transform(z[None]), [[0.7, -1.2]], atol=1e-5)
+    np.testing.assert_allclose(lmap.place(z[None]), [[0.7, -1.2]], atol=1e-5)
 
 
 def test_map_payload_of_a_tsne_map_has_no_inverse():
     lmap = maps.LatentMap("tsne", np.zeros((4, 2), np.float32), np.zeros((4, 3), np.float32))
-    p = map_payload(lmap, np.zeros(4), ["only"], ["red"], sprite_sheet(torch.rand(4, 1, 2, 2)), square=(-1.5, 1.5))
-    assert p["inverse"] is None and p["uploads"] == [] and p["square"] == [-1.5, 1.5]
+    layers = map_overlays(lmap, square=(-1.5, 1.5))
+    p = map_payload(lmap, np.zeros(4), ["only"], ["red"], sprite_sheet(torch.rand(4, 1, 2, 2)), layers)
+    assert p["inverse"] is None
+    assert p["overlays"] == [{"id": "square", "kind": "rect", "x": [-1.5, 1.5], "y": [-1.5, 1.5]}]
 
 
 def _node() -> str:
@@ -147,20 +151,3 @@ def test_the_scrubbers_javascript_walks_the_same_path(method):
         f"console.log(JSON.stringify(ts.map((t) => Array.from(pathAt(za, zb, t, {json.dumps(method)})))));"
     )
     np.testing.assert_allclose(json.loads(_run_node(script)), path_at(za, zb, ts, method).numpy(), atol=1e-5)
-
-
-def test_the_ellipses_payload_carries_the_picked_point_and_optionally_all():
-    codes = np.random.default_rng(0).normal(size=(6, 2)).astype(np.float32)
-    std = np.array([[0.5, 0.2]] * 6, dtype=np.float32)
-    lmap = maps.fit_map(codes, "raw")
-    none = ellipse_payload(lmap, std, None, False)
-    assert none == {"pick": None, "axes": None, "all": None}
-    one = ellipse_payload(lmap, std, 3, False)
-    assert one["pick"] == 3 and np.allclose(one["axes"], [0.5, 0.2, 0.0]) and one["all"] is None
-    every = ellipse_payload(lmap, std, 9, True)  # a pick beyond the shown points draws no picked ellipse
-    assert every["pick"] is None and len(every["all"]) == 6 and np.allclose(every["all"][5], [0.5, 0.2, 0.0])
-    assert ellipse_payload(lmap, std, 3, True) == ellipse_payload(lmap, std, 3, True)  # stable: same data
-    assert ellipse_payload(lmap, None, 3, True) is None  # an AE: no σ
-    assert ellipse_payload(maps.LatentMap("tsne", codes, codes), std, 3, True) is None  # t-SNE: no projection
-    payload = map_payload(lmap, np.zeros(6), ["a"], ["#000"], {"n": 6}, ellipses=one)
-    assert json.loads(json.dumps(payload))["ellipses"] == one

@@ -10,14 +10,16 @@ import torch
 from PIL import Image, ImageDraw
 from vae_helpers import start_endless
 
-from services import maps
+from services import maps, projections
 from services.jobs import Cancelled, Runner
+from services.projections import LinearFit, tsne
 from vae.checkpoint import atomic_write
 from vae.config import ModelConfig
 from vae.models import build_model
 
 # Few iterations and one thread: each t-SNE here takes well under a second on a busy machine.
 QUICK = maps.TsneSettings(max_iter=150, exploration_iter=50, threads=1)
+QUICK_TSNE = tsne.Tsne(**{**vars(tsne.PROJECTION), "settings": QUICK})
 
 
 def blobs(n: int = 200, d: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -40,8 +42,53 @@ def png(fill: int = 230) -> bytes:
 
 
 def test_methods_offered():
-    assert maps.methods_for(2) == ["raw", "pca", "tsne"]
-    assert maps.methods_for(16) == ["pca", "tsne"]
+    """Raw codes first (the default) for a 2-D latent and only there; PCA first beyond; in the registry's order."""
+    assert maps.methods_for(2)[:2] == ["raw", "pca"] and {"tsne", "svd"} <= set(maps.methods_for(2))
+    assert maps.methods_for(16)[0] == "pca" and "raw" not in maps.methods_for(16)
+    assert maps.methods_for(16) == [m for m in projections.REGISTRY if m != "raw"]
+    assert maps.methods_for(1) == ["raw"]
+
+
+def test_the_registry_holds_one_complete_entry_per_module():
+    import importlib
+    import pkgutil
+
+    modules = [
+        importlib.import_module(f"services.projections.{m.name}") for m in pkgutil.iter_modules(projections.__path__)
+    ]
+    assert sorted(m.PROJECTION.name for m in modules) == sorted(projections.REGISTRY)  # each file, one entry
+    assert {"raw", "pca", "tsne", "svd"} <= set(projections.REGISTRY)
+    for name, p in projections.REGISTRY.items():
+        assert p.name == name and p.title and p.about
+        assert projections.get(name) is p
+    with pytest.raises(ValueError, match="unknown map method 'umap'"):
+        projections.get("umap")
+
+
+@pytest.mark.parametrize("method", [m for m, p in projections.REGISTRY.items() if not p.background])
+def test_every_linear_projection_inverts_and_projects_posteriors(method):
+    """Whatever the projection: its inverse sends a position to a code that it places back there, and its
+    covariance is W diag(σ²) Wᵀ for the W it places codes with."""
+    x, _ = blobs(100, d=2 if method == "raw" else 6)
+    lmap = maps.fit_map(x, method)
+    assert lmap.method == method and lmap.xy.shape == (100, 2)
+    np.testing.assert_allclose(lmap.place(x[:5]), lmap.xy[:5], atol=1e-4)
+    xy = np.array([[0.5, -2.0], [3.0, 1.0]])
+    np.testing.assert_allclose(lmap.place(maps.unproject(lmap, xy)), xy, atol=1e-3)
+    d = x.shape[1]
+    std = np.random.default_rng(0).uniform(0.1, 1, size=(3, d))
+    w = lmap.place(np.eye(d)) - lmap.place(np.zeros((1, d)))  # (D, 2): where each unit step of z goes
+    want = np.einsum("dk,nd,dl->nkl", w, std**2, w)
+    np.testing.assert_allclose(maps.projected_covariances(std, lmap), want, atol=1e-5)
+
+
+def test_a_linear_fit_that_is_not_orthonormal_inverts_by_the_pseudo_inverse():
+    g = np.random.default_rng(3)
+    x, w = g.normal(size=(20, 5)), g.normal(size=(2, 5))  # a Gaussian random projection
+    fit = LinearFit.of(x, x.mean(0), w)
+    mean, basis = fit.inverse()
+    xy = g.normal(size=(4, 2))
+    np.testing.assert_allclose(fit.place(mean + xy @ basis), xy, atol=1e-5)
 
 
 def test_raw_and_pca_shapes_and_placement():
@@ -80,6 +127,7 @@ def test_a_position_goes_back_to_a_code_on_raw_and_pca_maps_only():
     np.testing.assert_allclose(maps.unproject(pca, [0.0, 0.0])[0], x.mean(0), atol=1e-4)  # the origin is the mean
     mean, basis = maps.inverse_projection(pca)
     np.testing.assert_allclose(basis @ basis.T, np.eye(2), atol=1e-6)  # orthonormal components
+    np.testing.assert_allclose(mean, x.mean(0), atol=1e-5)
 
     raw = maps.fit_map(x[:, :2], "raw")
     np.testing.assert_array_equal(maps.unproject(raw, xy), xy.astype(np.float32))
@@ -208,11 +256,13 @@ def test_cache_round_trip_and_atomic_write(tmp_path):
             cache.path(bad)
 
 
-def test_default_cache_dir_follows_the_environment(monkeypatch, tmp_path):
+def test_the_cache_is_the_projects_one_cache_folder(monkeypatch, tmp_path):
+    from vae.data import cache_dir
+
     monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path))
-    assert maps.DiskCache().root == tmp_path / "tsne"
+    assert maps.DiskCache().root == tmp_path / "maps"
     monkeypatch.delenv("VAE_CACHE_DIR")
-    assert maps.default_cache_dir() == maps.REPO_ROOT / ".cache"
+    assert maps.DiskCache().root == cache_dir() / "maps"
 
 
 def test_tsne_key_names_codes_settings_and_library(monkeypatch):
@@ -226,9 +276,9 @@ def test_tsne_key_names_codes_settings_and_library(monkeypatch):
     # Small maps are scikit-learn's, large ones (from fft_from points) openTSNE's.
     fft = maps.TsneSettings(max_iter=150, exploration_iter=50, threads=1, fft_from=10)
     big = maps.tsne_key(x, fft)
-    monkeypatch.setattr(maps, "_opentsne_version", lambda: "0.0.0")
+    monkeypatch.setattr(tsne, "_opentsne_version", lambda: "0.0.0")
     assert k == maps.tsne_key(x, QUICK) and big != maps.tsne_key(x, fft)
-    monkeypatch.setattr(maps, "_sklearn_version", lambda: "0.0.0")
+    monkeypatch.setattr(tsne, "_sklearn_version", lambda: "0.0.0")
     assert k != maps.tsne_key(x, QUICK)
     maps.DiskCache().path(k)  # a valid file name
 
@@ -255,47 +305,35 @@ def test_current_map_draws_pca_while_tsne_computes_then_tsne(tmp_path):
     cache, runner = maps.DiskCache(tmp_path), Runner()
     assert maps.current_map(x, "raw").lmap.method == "raw"
     pca = maps.current_map(x, "pca")
-    assert (pca.lmap.method, pca.tsne_key, pca.waiting, pca.error) == ("pca", None, False, None)
+    assert (pca.lmap.method, pca.job_key, pca.waiting, pca.error) == ("pca", None, False, None)
 
-    first = maps.current_map(x, "tsne", settings=QUICK, cache=cache, runner=runner)
-    assert first.tsne_key == maps.tsne_key(x, QUICK) and first.error is None
+    first = maps.current_map(x, "tsne", cache=cache, runner=runner, projection=QUICK_TSNE)
+    assert first.job_key == maps.tsne_key(x, QUICK) and first.error is None
     np.testing.assert_array_equal(first.lmap.xy, pca.lmap.xy)  # PCA stands in meanwhile
-    assert runner.get(first.tsne_key).wait(120)
-    done = maps.current_map(x, "tsne", first.tsne_key, settings=QUICK, cache=cache, runner=runner)
-    assert done.lmap.method == "tsne" and not done.waiting and done.tsne_key == first.tsne_key
+    assert runner.get(first.job_key).wait(120)
+    done = maps.current_map(x, "tsne", first.job_key, cache=cache, runner=runner, projection=QUICK_TSNE)
+    assert done.lmap.method == "tsne" and not done.waiting and done.job_key == first.job_key
 
 
 def test_current_map_cancels_the_sessions_previous_tsne(tmp_path):
     runner = Runner()
     old = start_endless(runner, "tsne-old")
     x, _ = blobs(60)
-    view = maps.current_map(x, "tsne", "tsne-old", settings=QUICK, cache=maps.DiskCache(tmp_path), runner=runner)
+    view = maps.current_map(x, "tsne", "tsne-old", cache=maps.DiskCache(tmp_path), runner=runner, projection=QUICK_TSNE)
     assert old.wait(10) and old.state == "cancelled"
-    runner.cancel(view.tsne_key)
+    runner.cancel(view.job_key)
 
 
 def test_current_map_reports_a_failed_tsne(tmp_path, monkeypatch):
     def broken(codes, settings, progress):
         raise RuntimeError("no memory")
 
-    monkeypatch.setattr(maps, "tsne_embedding", broken)
+    monkeypatch.setattr(tsne, "tsne_embedding", broken)
     x, runner = blobs(30)[0], Runner()
-    view = maps.current_map(x, "tsne", settings=QUICK, cache=maps.DiskCache(tmp_path), runner=runner)
-    assert runner.get(view.tsne_key).wait(10)
-    view = maps.current_map(x, "tsne", settings=QUICK, cache=maps.DiskCache(tmp_path), runner=runner)
+    view = maps.current_map(x, "tsne", cache=maps.DiskCache(tmp_path), runner=runner, projection=QUICK_TSNE)
+    assert runner.get(view.job_key).wait(10)
+    view = maps.current_map(x, "tsne", cache=maps.DiskCache(tmp_path), runner=runner, projection=QUICK_TSNE)
     assert view.lmap.method == "pca" and not view.waiting and "no memory" in view.error
-
-
-def test_settle_state_starts_a_new_model_from_its_defaults():
-    state = {"map_model": "a", "map_method": "tsne", "map_pick": 7, "map_n": 400}
-    maps.settle_state(state, "a", ["pca", "tsne"], 50, 1000)
-    assert state == {"map_model": "a", "map_method": "tsne", "map_pick": 7, "map_n": 400}  # all still valid
-    maps.settle_state(state, "b", ["raw", "pca", "tsne"], 50, 300)
-    assert (state["map_model"], state["map_method"], state["map_pick"]) == ("b", "raw", None)
-    assert "map_n" not in state  # 400 is beyond this test set: the slider's default instead
-    state.update(map_method="raw", map_pick=299)
-    maps.settle_state(state, "b", ["pca", "tsne"], 50, 200)
-    assert state["map_method"] == "pca" and state["map_pick"] is None
 
 
 def test_neighbour_list_excludes_the_point_itself():
@@ -350,8 +388,8 @@ def test_pca_ellipses_are_the_projected_covariance():
     c = 1 / np.sqrt(2)
     w = np.array([[c, c, 0.0], [-c, c, 0.0]])  # components (2, D)
     codes, _ = blobs(50, 3)
-    lmap = maps.fit_map(codes, "pca")
-    lmap.pca = maps.Pca(np.zeros(3), w, np.ones(2))
+    fit = LinearFit.of(codes, np.zeros(3), w)
+    lmap = maps.LatentMap("pca", fit.xy, codes, fit=fit)
     std = np.array([[2.0, 1.0, 5.0]])
     cov = maps.projected_covariances(std, lmap)[0]
     # Wᵀ diag(4, 1, 25) W with W = componentsᵀ: the third dimension is orthogonal to the plane.

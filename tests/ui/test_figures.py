@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from vae_helpers import figure_points, figure_xy
 
+from services.map_geometry import ellipse_outline, ticks
+from services.map_overlays import extent
 from ui import figures
 
 
@@ -23,10 +25,16 @@ def test_palette_gives_n_distinct_colours(n):
     assert figures.palette(0) == []
 
 
+def stars(names: list[str], xy: np.ndarray) -> dict:
+    return {"id": "uploads", "kind": "stars", "x": xy[:, 0].tolist(), "y": xy[:, 1].tolist(), "text": names,
+            "short": [str(u + 1) for u in range(len(names))]}  # fmt: skip
+
+
 def test_map_figure_traces_and_points():
     xy, labels = blobs(100)
     up = np.zeros((2, 2), dtype=np.float32)
-    fig = figures.map_figure(xy, labels, ["a", "b", "c", "d"], upload_xy=up, upload_names=["u1", "u2"])
+    layers = figures.styled([stars(["u1", "u2"], up)])
+    fig = figures.map_figure(xy, labels, ["a", "b", "c", "d"], layers)
     spec = fig.to_json()
     counts = figure_points(spec)
     assert counts.pop("your uploads") == 2
@@ -39,15 +47,59 @@ def test_map_figure_traces_and_points():
     assert xy_back.shape == (102, 2)
     order = np.concatenate([np.flatnonzero(labels == j) for j in range(4)])
     np.testing.assert_allclose(xy_back[:100], xy[order], atol=1e-6)  # label by label
+    # Two uploads at one place: their names go to two spots (above, below), not on each other.
+    assert sorted((a.text, a.yshift > 0) for a in fig.layout.annotations) == [("u1", True), ("u2", False)]
 
 
-def test_map_figure_square_and_axis_titles():
+def test_map_figure_places_crowded_upload_names_apart_or_leaves_them_out():
+    xy, labels = blobs(50)
+    names = [f"a-long-upload-name-{u}.png" for u in range(6)]
+    layers = figures.styled([stars(names, np.zeros((6, 2)) + np.arange(6)[:, None] * 0.01)])
+    assert layers[0]["title"] == names and len(set(layers[0]["text"])) == 6  # cut in the middle: still apart
+    assert all(len(t) <= figures.LABEL_CHARS for t in layers[0]["text"]) and layers[0]["text"][2] == "a-long-u…e-2.png"
+    fig = figures.map_figure(xy, labels, list("abcd"), layers)
+    boxes = []
+    for a in fig.layout.annotations:  # in pixels, as the figure places them: no two overlap
+        w, h = len(a.text) * 0.6 * 12, 14
+        boxes.append((a.xshift - w / 2, -a.yshift - h / 2, a.xshift + w / 2, -a.yshift + h / 2))
+    assert 1 <= len(boxes) < 6  # where no spot is free (the cluster covers them), a name is left out
+    for i, p in enumerate(boxes):
+        for q in boxes[i + 1 :]:
+            assert not (p[0] < q[2] and q[0] < p[2] and p[1] < q[3] and q[1] < p[3]), (p, q)
+
+
+def test_map_figure_square_axis_titles_and_home_view():
     xy, labels = blobs(20)
-    fig = figures.map_figure(xy, labels, list("abcd"), axis_titles=figures.AXIS_TITLES["raw"], square=(-1.5, 1.5))
+    square = figures.styled([{"id": "square", "kind": "rect", "x": [-1.5, 1.5], "y": [-1.5, 1.5]}])
+    fig = figures.map_figure(xy, labels, list("abcd"), square, axis_titles=("z1", "z2"))
     (rect,) = fig.layout.shapes
-    assert (rect.x0, rect.y1) == (-1.5, 1.5) and rect.line.dash == "dash"
-    assert fig.layout.xaxis.title.text == "z₁" and fig.layout.yaxis.title.text == "z₂"
+    assert (rect.x0, rect.y1) == (-1.5, 1.5) and rect.line.dash == "6px,4px"
+    assert fig.layout.xaxis.title.text == "z1" and fig.layout.yaxis.title.text == "z2"
+    home = extent(xy[:, 0].tolist(), xy[:, 1].tolist(), square)  # the live view's home view and ticks
+    assert tuple(fig.layout.xaxis.range) == pytest.approx(home[:2]) and fig.layout.xaxis.dtick == ticks(*home[:2])[1]
     assert not figures.map_figure(xy, labels, list("abcd")).layout.shapes
+
+
+def test_map_figure_draws_the_ellipse_layers_as_the_live_view_does():
+    xy, labels = blobs(10)
+    axes = [[0.5, 0.2, 0.3]] * 10
+    layers = figures.styled(
+        [
+            {"id": "clouds", "kind": "ellipses", "k": 1, "at": list(range(10)), "axes": axes},
+            {"id": "pick2", "kind": "ellipses", "k": 2, "at": [3], "axes": axes[:1]},
+            {"id": "neighbours", "kind": "rings", "of": 3, "at": [1, 2]},
+        ]
+    )
+    data = json.loads(figures.map_figure(xy, labels, list("abcd"), layers).to_json())["data"]
+    clouds = [t for t in data if t.get("name") == "±1σ of every point"]
+    assert sum(v is None for t in clouds for v in t["x"]) == 10  # one closed outline a point, by label colour
+    assert len(clouds) == len(set(labels)) and sum(t["showlegend"] for t in clouds) == 1
+    (pick,) = [t for t in data if t.get("name") == "±2σ of #3"]
+    line = np.stack([pick["x"][:-1], pick["y"][:-1]], 1).astype(float)
+    np.testing.assert_allclose(line, ellipse_outline(xy[3], axes[0], 2, 33), atol=1e-6)  # the JS draws these points
+    assert pick["line"]["dash"] == "6px,4px"
+    (rings,) = [t for t in data if t.get("name") == "nearest in z to #3"]
+    assert rings["marker"]["symbol"] == "circle-open"
 
 
 def test_selected_index_reads_customdata():
