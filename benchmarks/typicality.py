@@ -1,19 +1,23 @@
 """Typicality on data: how often the Reconstruct page's verdict calls each kind of input out of distribution.
 
-For every committed model (or those named) it builds the page's reference (the first 1,000 test images;
+For every committed model (or those named) it calibrates the verdict's three tests (S(x), -log2 p(x) and the
+reconstruction's distortion) on one part of the test split, the page's reference (the first 1,000 test images;
 the first half of a smaller test set), then scores
 
 - held-out test images, never in the reference, as tensors: the share called typical (target >= 95%);
 - a sample of those held-out images saved as 8-bit PNG files and uploaded, preprocessing included;
 - uploads that are not data: blank black and white pages, constant grey, uniform grey noise, colour noise and
   a white ring on a transparent background (several sizes, seeds and stroke widths each): the share called
-  out of distribution (target 100%).
+  out of distribution (target 100%);
+- uploads from another data set: MNIST digits and a hand-drawn 3 (several stroke widths) on a moons model,
+  moons on a digits model, each as an 8-bit PNG file (``--foreign`` of each).
 
-Everything goes through ``services.scoring`` as the page does (``process_upload`` with the checkpoint's
-preprocessing; the IWAE is skipped, the verdict does not use it). MNIST is read from ``--data-dir``
-(default ``../shared/data``), else from the test set shipped with the code.
+Each line gives the count, the share, and how many each test flags (S, -log p, x^ != x). Everything goes
+through ``services.scoring`` as the page does (``process_upload`` with the checkpoint's preprocessing; the
+IWAE is skipped, the verdict does not use it). MNIST is read from ``--data-dir`` (default ``../shared/data``),
+else from the test set shipped with the code.
 
-    .venv/bin/python benchmarks/typicality.py [--models mnist-vae-2d mnist-vae-conv] [--held-out 2000]
+    .venv/bin/python benchmarks/typicality.py [--models mnist-vae-2d mnist-vae-conv] [--held-out 2000] [--foreign 100]
 """
 
 from __future__ import annotations
@@ -31,13 +35,18 @@ from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # vae_helpers: the tests' hand-drawn 3
+
+from vae_helpers import drawn_three  # noqa: E402
 
 from services.scoring import (  # noqa: E402
     REFERENCE_LIMIT,
+    TESTS,
     Reference,
     codelength_bits,
     complexity_bits,
     process_upload,
+    reconstruction_distortion,
     reference_scores,
     typicality_reference,
 )
@@ -82,6 +91,19 @@ def not_data() -> Iterator[tuple[str, str, bytes]]:
             yield "transparent ring", f"{size}px stroke {width:.0%}", ring(size, width)
 
 
+def foreign(ds_name: str, n: int, data_dir: str) -> Iterator[tuple[str, str, bytes]]:
+    """(kind, name, PNG bytes) of images from another data set than ``ds_name``'s, ``n`` of each kind."""
+    if ds_name not in ("mnist", "digits"):
+        x = load_dataset("mnist", data_dir=data_dir, download=False, need_train=False).test_x[:n]
+        for i, xi in enumerate(x):  # enlarged like a photo of a digit, not already the model's size
+            yield "MNIST digit", f"#{i}", png(to_pil(xi).resize((112, 112), Image.BILINEAR))
+        for stroke in (10, 14, 18, 24, 30):
+            yield "hand-drawn 3", f"stroke {stroke}px", drawn_three(stroke)
+    if ds_name != "moons":
+        for i, xi in enumerate(load_dataset("moons", need_train=False).test_x[:n]):
+            yield "moon", f"#{i}", png(to_pil(xi))
+
+
 def test_split(model_name: str, data, limit: int, held_out: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(reference images, held-out images): the page's first ``limit`` test images and others after them."""
     x = data.test_x
@@ -89,37 +111,53 @@ def test_split(model_name: str, data, limit: int, held_out: int) -> tuple[torch.
     return x[:n_ref], x[n_ref : n_ref + held_out]
 
 
-def held_out_typical(model, ref: Reference, x: torch.Tensor) -> np.ndarray:
-    """Whether each held-out test image x (N, C, H, W) is called typical: (N,)."""
+def held_out_failed(model, ref: Reference, x: torch.Tensor) -> dict[str, np.ndarray]:
+    """Test name -> whether each held-out test image x (N, C, H, W) fails it: (N,) each."""
     elbo = reference_scores(model, x, limit=len(x), seed=1)  # another seed than the reference's
-    return ref.typical(codelength_bits(elbo, model.config), complexity_bits(model_input(x, model.config), model.config))
+    xs = model_input(x, model.config)
+    return ref.failed(
+        codelength_bits(elbo, model.config),
+        complexity_bits(xs, model.config),
+        reconstruction_distortion(model, xs),
+    )
 
 
-def uploads_typical(model, ref: Reference, style: str, dark: bool, files) -> dict[str, list[tuple[str, bool, float]]]:
-    """kind -> [(name, typical, S percentile)] for (kind, name, bytes) uploads scored as the page does."""
-    out: dict[str, list[tuple[str, bool, float]]] = {}
+def uploads_failed(model, ref: Reference, style: str, dark: bool, files) -> dict[str, list[tuple[str, tuple]]]:
+    """kind -> [(name, the tests it fails)] for (kind, name, bytes) uploads scored as the page does."""
+    out: dict[str, list[tuple[str, tuple]]] = {}
     for kind, name, data in files:
         r = process_upload(name, data, model, style=style, dark_background=dark, reference=ref, iwae_k=0)
         if not r.ok:
             raise SystemExit(f"{kind} {name}: {r.error}")
-        out.setdefault(kind, []).append((name, r.typicality.typical, r.typicality.percentile))
+        out.setdefault(kind, []).append((name, r.typicality.failed))
     return out
 
 
-def report(name: str, ds: str, ref: Reference, typical: np.ndarray, uploaded: dict, seconds: float) -> None:
+SHORT = {"simple": "S", "unlikely": "-log p", "unexplained": "x^!=x"}
+IN_DATA = "test images as PNG uploads"
+
+
+def _line(kind: str, failed: list[tuple], in_data: bool) -> str:
+    n, flagged = len(failed), sum(bool(f) for f in failed)
+    by = " ".join(f"{SHORT[t]} {sum(t in f for f in failed):4d}" for t in TESTS)
+    what = f"typical {n - flagged:5d} {1 - flagged / n:6.1%}" if in_data else f"flagged {flagged:5d} {flagged / n:6.1%}"
+    return f"  {kind:28s} {n:5d}  {what}   by test: {by}"
+
+
+def report(name: str, ds: str, ref: Reference, held: dict[str, np.ndarray], uploaded: dict, seconds: float) -> None:
     print(
-        f"\n{name} ({ds}; reference: {len(ref):,} test images; S limit {ref.s_limit:+.0f} bits, "
-        f"-log2 p limit {ref.codelength_limit:.0f} bits; {seconds:.0f} s)"
+        f"\n{name} ({ds}; calibrated on {len(ref):,} test images; limits: S {ref.s_limit:+.0f} bits, "
+        f"-log2 p {ref.codelength_limit:.0f} bits, (x - x^)^2 {ref.distortion_limit:.4f}; {seconds:.0f} s)"
     )
-    print(f"  {'held-out test images':28s} {len(typical):5d}  typical {typical.mean():6.1%}")
+    per_image = list(zip(*(held[t] for t in TESTS)))
+    print(_line("held-out test images", [tuple(t for t, on in zip(TESTS, f) if on) for f in per_image], True))
     for kind, rows in uploaded.items():
-        flags = np.array([t for _, t, _ in rows])
-        if kind == "test images as PNG uploads":
-            print(f"  {kind:28s} {len(rows):5d}  typical {flags.mean():6.1%}")
-            continue
-        missed = ", ".join(f"{n} (S pct {p:.1f})" for n, t, p in rows if t)
-        line = f"  {kind:28s} {len(rows):5d}  out of distribution {1 - flags.mean():6.1%}"
-        print(line + (f"  missed: {missed}" if missed else ""))
+        failed = [f for _, f in rows]
+        line = _line(kind, failed, kind == IN_DATA)
+        missed = [n for n, f in rows if not f]
+        if kind != IN_DATA and missed:
+            line += f"  missed: {', '.join(missed[:8])}" + (f" (+{len(missed) - 8})" if len(missed) > 8 else "")
+        print(line)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", nargs="*", help="checkpoint names (default: every committed one)")
     p.add_argument("--held-out", type=int, default=3000, help="held-out test images per model (default 3000)")
     p.add_argument("--uploads", type=int, default=100, help="held-out test images also uploaded as PNG (default 100)")
+    p.add_argument("--foreign", type=int, default=100, help="images of each other data set uploaded (default 100)")
     p.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"), help="folder holding MNIST/raw")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
@@ -139,12 +178,12 @@ def main(argv: list[str] | None = None) -> int:
         data = load_dataset(ds["name"], data_dir=args.data_dir, download=False, need_train=False)
         ref_x, held_x = test_split(name, data, REFERENCE_LIMIT, args.held_out)
         ref = typicality_reference(model, ref_x)
-        typical = held_out_typical(model, ref, held_x)
+        held = held_out_failed(model, ref, held_x)
         style, dark = ds.get("style", "plain"), ds.get("dark_background", True)
-        files = list(not_data())
-        files += [("test images as PNG uploads", f"#{i}", png(to_pil(x))) for i, x in enumerate(held_x[: args.uploads])]
-        uploaded = uploads_typical(model, ref, style, dark, files)
-        report(name, data.name, ref, typical, uploaded, time.perf_counter() - t0)
+        files = [(IN_DATA, f"#{i}", png(to_pil(x))) for i, x in enumerate(held_x[: args.uploads])]
+        files += [*not_data(), *foreign(data.name, args.foreign, args.data_dir)]
+        uploaded = uploads_failed(model, ref, style, dark, files)
+        report(name, data.name, ref, held, uploaded, time.perf_counter() - t0)
     return 0
 
 

@@ -15,10 +15,23 @@ none. Here -log2 p(x) is estimated from above by -ELBO / ln 2 (an AE: its recons
 inputs unlike the data. L(x) is the length of zlib's raw deflate stream (level 9) of the image in the
 form the likelihood scores (:func:`complexity_bits`).
 
-An image is atypical when S(x) is above the 99th percentile of the test images' S values, or when
--log2 p(x) alone is above theirs: a likelihood fails in one direction only (too high for simple inputs),
-so its low tail remains evidence, and it catches inputs that both the model and the small compressor
-find costly (noise). Each test flags about 1% of test images; together at most 2%.
+An image is typical when it passes three tests, each calibrated on the test images: its limit is a
+percentile of their values (PERCENTILES: 99.5, 99 and 99.5), so together they flag at most 2% of them, the
+budget the first two tests had alone at the 99th percentile each:
+
+- ``simple``: S(x) above the limit (the model saves fewer bits over the compressor than on its data);
+- ``unlikely``: -log2 p(x) alone above the limit: a likelihood fails in one direction only (too high
+  for simple inputs), so its low tail remains evidence, and it catches inputs that both the model and
+  the small compressor find costly (noise);
+- ``unexplained``: the reconstruction's distortion, the mean squared error per pixel between x and
+  x_hat (the decoder's mean at the posterior mean), above the limit: the model does not explain the
+  image. S alone misses images of another data set whose codelength is as low as the data's: a digit
+  on a moons model is coded in about as few bits as a moon (fewer pixels are lit), yet its
+  reconstruction is a moon. The distortion does not reward simple images, nor does it penalise them.
+  (The posterior mean's distance to the nearest test code was measured too, and is no test here: the
+  encoder maps a digit among the moons' codes; it flagged 7-18% of MNIST digits on the moons models.)
+
+The tests say which of them failed (``Typicality.failed``); the words are the UI's.
 
 Pure functions, no Streamlit: the Reconstruct page lays out what these return.
 """
@@ -45,7 +58,13 @@ from vae.objectives import model_input
 REFERENCE_LIMIT = 1000  # test images scored for the reference
 SCORE_SAMPLES = 10  # Monte Carlo samples of the ELBO, for uploads and the reference alike
 IWAE_K = 1000  # importance samples of the IWAE bound for an upload
-TYPICAL_PERCENTILE = 99.0  # of the test images' S and codelength: above either, an image is atypical
+TESTS = ("simple", "unlikely", "unexplained")  # S(x), -log2 p(x), distortion: the order they are reported in
+# The percentile of the test images' values above which each test fails. -log2 p(x) keeps its 99th: noise on
+# mnist-vae-2d lies between its 99th and 99.5th percentiles, and no other test catches it there
+# (benchmarks/typicality.py); S and the distortion share the other 1%.
+PERCENTILES = {"simple": 99.5, "unlikely": 99.0, "unexplained": 99.5}
+NOTES = ("inverted", "binarized", "test image")  # Result.notes: a light background inverted, a fixed binarization,
+# a test image taken as it is (no preprocessing)
 COMPLEXITY_DRAWS = 4  # binarizations of a grey image averaged for L(x) under a Bernoulli decoder
 COMPLEXITY_SEED = 0
 
@@ -125,6 +144,27 @@ def reference_scores(
     return torch.cat(out).double().numpy() if out else np.zeros(0)
 
 
+def distortion(x: Tensor, recon: Tensor) -> np.ndarray:
+    """The mean squared error per pixel between model inputs x and their reconstructions (N, C, H, W): (N,)."""
+    return (x.detach().cpu().double() - recon.detach().cpu().double()).pow(2).flatten(1).mean(1).numpy()
+
+
+@torch.no_grad()
+def reconstruction_distortion(model: VAE, x: Tensor, batch_size: int = 500) -> np.ndarray:
+    """:func:`distortion` of model inputs x (N, C, H, W) and the decoder's mean at their posterior means: (N,).
+    Deterministic (no sampling)."""
+    model.eval()
+    out = [
+        distortion(xb, model.reconstruct(xb.to(model.device)))
+        for xb in (x[i : i + batch_size] for i in range(0, len(x), batch_size))
+    ]
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def _limit(values: np.ndarray, test: str) -> float:
+    return float(np.percentile(values, PERCENTILES[test]))
+
+
 @dataclass(frozen=True)
 class Reference:
     """The test images' scores that a verdict is measured against, each (N,)."""
@@ -132,6 +172,7 @@ class Reference:
     elbo: np.ndarray  # nats: the ELBO (an AE: log p(x|ẑ))
     codelength: np.ndarray  # bits: -log2 p(x), estimated from the ELBO (codelength_bits)
     complexity: np.ndarray  # bits: L(x)
+    distortion: np.ndarray  # mean (x - x_hat)^2 per pixel
 
     @property
     def s(self) -> np.ndarray:
@@ -140,18 +181,31 @@ class Reference:
 
     @property
     def s_limit(self) -> float:
-        """The TYPICAL_PERCENTILE-th percentile of the test images' S: above it, atypical."""
-        return float(np.percentile(self.s, TYPICAL_PERCENTILE))
+        """The PERCENTILES["simple"]-th percentile of the test images' S: above it, atypical."""
+        return _limit(self.s, "simple")
 
     @property
     def codelength_limit(self) -> float:
-        """The TYPICAL_PERCENTILE-th percentile of the test images' -log2 p(x): above it, atypical."""
-        return float(np.percentile(self.codelength, TYPICAL_PERCENTILE))
+        """The PERCENTILES["unlikely"]-th percentile of the test images' -log2 p(x): above it, atypical."""
+        return _limit(self.codelength, "unlikely")
 
-    def typical(self, codelength: np.ndarray, complexity: np.ndarray) -> np.ndarray:
-        """Whether each image with -log2 p(x) ``codelength`` and L(x) ``complexity`` (N,) is typical: (N,)."""
+    @property
+    def distortion_limit(self) -> float:
+        """The PERCENTILES["unexplained"]-th percentile of the test images' distortion: above it, atypical."""
+        return _limit(self.distortion, "unexplained")
+
+    def failed(self, codelength: np.ndarray, complexity: np.ndarray, distortion: np.ndarray) -> dict[str, np.ndarray]:
+        """Test name (TESTS) -> whether each image (N,) fails it, from its -log2 p(x), L(x) and distortion (N,)."""
         codelength, complexity = np.asarray(codelength), np.asarray(complexity)
-        return (codelength - complexity <= self.s_limit) & (codelength <= self.codelength_limit)
+        return {
+            "simple": codelength - complexity > self.s_limit,
+            "unlikely": codelength > self.codelength_limit,
+            "unexplained": np.asarray(distortion) > self.distortion_limit,
+        }
+
+    def typical(self, codelength: np.ndarray, complexity: np.ndarray, distortion: np.ndarray) -> np.ndarray:
+        """Whether each image passes every test: (N,)."""
+        return ~np.any(list(self.failed(codelength, complexity, distortion).values()), axis=0)
 
     def __len__(self) -> int:
         return len(self.elbo)
@@ -159,11 +213,16 @@ class Reference:
 
 def typicality_reference(model: VAE, x: Tensor, limit: int = REFERENCE_LIMIT, **scoring: Any) -> Reference:
     """The Reference of the first ``limit`` test images x (N, C, H, W), scored as uploads are
-    (``model_input``, the ELBO of ``reference_scores`` with its ``scoring`` options, L of the model
-    input). Deterministic."""
+    (``model_input``, the ELBO of ``reference_scores`` with its ``scoring`` options, L and the
+    distortion of the model input). Deterministic."""
     elbo = reference_scores(model, x, limit=limit, **scoring)
     xs = model_input(x[:limit], model.config)
-    return Reference(elbo, codelength_bits(elbo, model.config), complexity_bits(xs, model.config))
+    return Reference(
+        elbo,
+        codelength_bits(elbo, model.config),
+        complexity_bits(xs, model.config),
+        reconstruction_distortion(model, xs),
+    )
 
 
 def percentile_of(score: float, reference: np.ndarray | Tensor | list[float]) -> float:
@@ -187,14 +246,17 @@ def percentile_of(score: float, reference: np.ndarray | Tensor | list[float]) ->
 
 @dataclass(frozen=True)
 class Typicality:
-    """One image against the Reference: its codelengths in bits and where they fall."""
+    """One image against the Reference: its codelengths in bits, its distortion, and where they fall."""
 
     codelength: float  # -log2 p(x) (an AE: -log2 p(x|ẑ))
     complexity: float  # L(x)
+    distortion: float  # mean (x - x_hat)^2 per pixel
     percentile: float  # of S(x) among the test images' S: the share with a lower S (more typical)
     codelength_percentile: float  # of -log2 p(x) among the test images'
+    distortion_percentile: float  # of the distortion among the test images'
     s_limit: float
     codelength_limit: float
+    distortion_limit: float
     n: int  # test images in the reference
 
     @property
@@ -213,49 +275,36 @@ class Typicality:
         return self.codelength > self.codelength_limit
 
     @property
-    def typical(self) -> bool:
-        return not (self.too_simple or self.unlikely)
+    def unexplained(self) -> bool:
+        """The distortion above the test images' limit: the reconstruction is not the image."""
+        return self.distortion > self.distortion_limit
 
     @property
-    def label(self) -> str:
-        """A few words for a table: 'typical' or 'out of distribution (…)'."""
-        if self.typical:
-            return "typical"
-        why = [w for w, on in (("S too high", self.too_simple), ("unlikely", self.unlikely)) if on]
-        return f"out of distribution ({', '.join(why)})"
+    def failed(self) -> tuple[str, ...]:
+        """The names (TESTS, in order) of the tests the image fails: empty when it is typical."""
+        on = {"simple": self.too_simple, "unlikely": self.unlikely, "unexplained": self.unexplained}
+        return tuple(t for t in TESTS if on[t])
 
-    def verdict(self, deterministic: bool = False) -> str:
-        """A sentence on what the image's numbers mean; ``deterministic`` for an AE's wording."""
-        q = f"{TYPICAL_PERCENTILE:g}%"
-        if self.typical:
-            cost = "−log₂ p(x|ẑ)" if deterministic else "−log₂ p(x)"
-            return (
-                f"Typical for this model: its S(x) and its {cost} are both below the {TYPICAL_PERCENTILE:g}th "
-                f"percentile of its {self.n:,} test images' values."
-            )
-        parts = []
-        if self.too_simple:
-            parts.append(
-                f"S(x) = {self.s:+,.0f} bits, above {self.s_limit:+,.0f} ({TYPICAL_PERCENTILE:g}th percentile of test "
-                "images): the model saves fewer bits over a generic compressor (zlib) on it than on "
-                f"{q} of its test images, so what it knows of the data does not explain this image"
-            )
-        if self.unlikely:
-            cost = "its reconstruction costs" if deterministic else "the model needs"
-            parts.append(f"{cost} {self.codelength:,.0f} bits, more than for {q} of its test images: it is unlikely")
-        return "Out of distribution: " + "; and ".join(parts) + "."
+    @property
+    def typical(self) -> bool:
+        return not self.failed
 
 
-def judge(log_likelihood: float, complexity: float, reference: Reference, config: ModelConfig) -> Typicality:
-    """An image's Typicality from its ELBO in nats (an AE: log p(x|ẑ)) and its L(x) in bits."""
+def judge(
+    log_likelihood: float, complexity: float, distortion: float, reference: Reference, config: ModelConfig
+) -> Typicality:
+    """An image's Typicality from its ELBO in nats (an AE: log p(x|ẑ)), its L(x) in bits and its distortion."""
     codelength = float(codelength_bits(log_likelihood, config))
     return Typicality(
         codelength=codelength,
         complexity=float(complexity),
+        distortion=float(distortion),
         percentile=percentile_of(codelength - complexity, reference.s),
         codelength_percentile=percentile_of(codelength, reference.codelength),
+        distortion_percentile=percentile_of(float(distortion), reference.distortion),
         s_limit=reference.s_limit,
         codelength_limit=reference.codelength_limit,
+        distortion_limit=reference.distortion_limit,
         n=len(reference),
     )
 
@@ -275,8 +324,9 @@ class Result:
     score: ImageScore | None = None
     codelength: float | None = None  # -log2 p(x) in bits, from the ELBO (an AE: -log2 p(x|ẑ))
     complexity: float | None = None  # L(x) in bits
+    distortion: float | None = None  # mean (x - x_hat)^2 per pixel
     typicality: Typicality | None = None  # None without a test-set reference
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # NOTES: what was done to the image (the UI words them)
 
     @property
     def ok(self) -> bool:
@@ -309,7 +359,7 @@ class Result:
             "IWAE": s.iwae if s else None,
             "S": self.s,
             "percentile": self.percentile,
-            "verdict": self.typicality.label if self.typicality else None,
+            "verdict": self.typicality.failed if self.typicality else None,  # the failed tests; () typical
             "status": "ok" if self.ok else self.error,
         }
 
@@ -334,15 +384,17 @@ def score_one(
     notes = []
     xs = model_input(x.unsqueeze(0), cfg)[0]
     if cfg.binarize:
-        notes.append("binarized with a fixed seed, as the model trained on binarized images")
+        notes.append("binarized")
         if prep is not None:
             prep.steps.append(("binarized (model input)", to_pil(xs)))
     score = score_images(model, xs.unsqueeze(0), iwae_k=iwae_k, n_samples=n_samples, seed=seed)[0]
     recon = model.reconstruct(xs.unsqueeze(0).to(model.device))[0].cpu()
     complexity = float(complexity_bits(xs.unsqueeze(0), cfg)[0])
+    dist = float(distortion(xs.unsqueeze(0), recon.unsqueeze(0))[0])
     # The verdict uses the ELBO, never the IWAE: the test images' reference is ELBOs, and the two
     # sides must be the same estimator.
-    typ = judge(score.elbo, complexity, reference, cfg) if reference is not None and len(reference) else None
+    has_ref = reference is not None and len(reference)
+    typ = judge(score.elbo, complexity, dist, reference, cfg) if has_ref else None
     return Result(
         name,
         prep=prep,
@@ -351,6 +403,7 @@ def score_one(
         score=score,
         codelength=float(codelength_bits(score.elbo, cfg)),
         complexity=complexity,
+        distortion=dist,
         typicality=typ,
         notes=notes,
     )
@@ -380,7 +433,7 @@ def process_upload(
         return Result(name, error=f"{name}: {e}")
     result = score_one(name, prep.tensor, model, reference, iwae_k=iwae_k, n_samples=n_samples, seed=seed, prep=prep)
     if prep.inverted:
-        result.notes.insert(0, "inverted: it has a light background, the model's images a dark one")
+        result.notes.insert(0, "inverted")
     return result
 
 
@@ -389,7 +442,7 @@ def score_test_image(
 ) -> Result:
     """Score a test image x (C, H, W), already in the model's format, like :func:`score_one`."""
     result = score_one(name, x, model, reference, iwae_k=iwae_k)
-    result.notes.append("a test image is already in the model's format: no preprocessing")
+    result.notes.append("test image")
     return result
 
 

@@ -62,6 +62,18 @@ def moon_png() -> bytes:
     return buf.getvalue()
 
 
+def drawn_three(stroke: int = 18, size: int = 224) -> bytes:
+    """A digit 3 drawn as on the Reconstruct page's canvas (white strokes of ``stroke`` px on a black
+    size x size canvas), as PNG bytes: not a moon, and not an MNIST digit either."""
+    img = Image.new("L", (size, size), 0)
+    draw = ImageDraw.Draw(img)
+    draw.arc((60, 30, 160, 115), 200, 90, fill=255, width=stroke)
+    draw.arc((60, 105, 165, 200), 270, 160, fill=255, width=stroke)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def no_exception(at) -> None:
     """No exception reached the page (AppTest)."""
     assert not at.exception, [e.value for e in at.exception]

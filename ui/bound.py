@@ -10,8 +10,10 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from services.bound import MC_L, POSTERIOR_SAMPLES, REPEATS, BoundParts, McSpread, mc_spread, posterior_view
-from services.scoring import Result
+from services.scoring import SCORE_SAMPLES, Result
 from ui.figures import MARGIN
+from ui.state import dim_label, scoped
+from vae.evaluate import ACTIVE_UNIT_NATS
 from vae.images import to_pil
 
 CONV_MC_L = (1, 10, 100)  # a conv decoder is slower: L = 1000 is not offered
@@ -22,14 +24,15 @@ def mc_l_options(arch: str) -> tuple[int, ...]:
     return CONV_MC_L if arch == "conv" else MC_L
 
 
-def mc_l_input(arch: str) -> int:
-    """The select slider ``rc_mc_l``: L, the samples of each Monte Carlo estimate of the ELBO."""
+def mc_l_input(arch: str, key: str) -> int:
+    """The select slider ``rc_mc_l``, scoped to the model ``key`` (its choices depend on the architecture):
+    L, the samples of each Monte Carlo estimate of the ELBO."""
     options = mc_l_options(arch)
     return st.select_slider(
         "Monte Carlo samples L",
         options=list(options),
         value=100,
-        key="rc_mc_l",
+        key=scoped("rc_mc_l", key),
         help=f"Samples z^(l) = μ + σ·ε^(l) in each estimate of the ELBO; each is drawn {REPEATS} times (seeded) "
         "to show its spread, which shrinks like 1/√L.",
     )
@@ -40,7 +43,7 @@ def posterior_figure(
 ) -> go.Figure:
     """q(z|x) per latent dimension, in the order given (by KL): mu with ±sigma error bars (left axis) and
     each dimension's KL(q(z_j|x) ‖ N(0, 1)) as bars (right axis); the prior's ±1 band for reference."""
-    names = [f"z{d + 1}" for d in dims]
+    names = [dim_label(d) for d in dims]
     fig = go.Figure()
     fig.add_bar(x=names, y=kl, name="KL (nats)", yaxis="y2", marker_color="rgba(127,143,166,0.45)")
     fig.add_scatter(
@@ -88,10 +91,12 @@ def elbo_parts(r: Result, model, model_key: str, L: int, i: int) -> None:
     with st.spinner(f"Drawing {REPEATS} × {L} samples of z…"):
         spread = _spread(model_key, _digest(r), L, model, r.x)
     parts = BoundParts.of(spread, s.kl, s.iwae, s.iwae_k)
+    n = L * spread.repeats
     st.markdown("**The ELBO taken apart**")
-    m = st.columns(4)
-    m[0].metric("E_q[log p(x|z)] (nats)", _fmt(parts.recon), help="The reconstruction term: all L × repeats samples.")
-    m[1].metric("KL(q(z|x) ‖ p(z)) (nats)", _fmt(parts.kl), help="The KL term, in closed form.")
+    st.latex(r"\mathrm{ELBO} = \mathbb E_{q(z\mid x)}[\log p(x\mid z)] - \mathrm{KL}\big(q(z\mid x)\,\|\,p(z)\big)")
+    m = [*st.columns(2), *st.columns(2)]  # two by two: the labels fit a narrow window uncut
+    m[0].metric("reconstruction term (nats)", _fmt(parts.recon), help=f"E_q[log p(x|z)] over all {n:,} samples.")
+    m[1].metric("KL term (nats)", _fmt(parts.kl), help="KL(q(z|x) ‖ p(z)), in closed form.")
     m[2].metric(f"IWAE k={parts.iwae_k} (nats)", _fmt(parts.iwae))
     m[3].metric(
         "IWAE − ELBO (nats)",
@@ -100,8 +105,10 @@ def elbo_parts(r: Result, model, model_key: str, L: int, i: int) -> None:
         "expectation (and grows towards the full gap as k grows); a single estimate can be negative.",
     )
     st.caption(
-        f"ELBO = {_fmt(parts.recon)} − {_fmt(parts.kl)} = {_fmt(parts.elbo)} nats; the gap IWAE_k − ELBO = "
-        f"{_fmt(parts.gap)} nats estimates KL(q(z|x) ‖ p(z|x)), how far q(z|x) is from the true posterior."
+        f"ELBO (L = {L} × {spread.repeats} repeats = {n:,} samples) = {_fmt(parts.recon)} − {_fmt(parts.kl)} = "
+        f"{_fmt(parts.elbo)} nats; the gap IWAE_k − ELBO = {_fmt(parts.gap)} nats estimates KL(q(z|x) ‖ p(z|x)), "
+        f"how far q(z|x) is from the true posterior. It differs from the card's ELBO (L = {SCORE_SAMPLES}) by "
+        "Monte Carlo noise only: both estimate the same expectation, this one with more samples of z."
     )
     rows = []
     for name, v in (
@@ -132,14 +139,10 @@ def elbo_parts(r: Result, model, model_key: str, L: int, i: int) -> None:
 def posterior(r: Result, model, model_key: str, i: int) -> None:
     """μ ± σ and KL per dimension (sorted by KL), and decodings of z ~ q(z|x) beside the decoded mean."""
     view = _posterior(model_key, _digest(r), model, r.x)
-    st.markdown("**The code is a distribution: q(z|x) = N(μ, diag σ²)**")
+    st.markdown(r"**The code is a distribution:** $q(z\mid x) = \mathcal N(\mu, \operatorname{diag}\sigma^2)$")
     fig = posterior_figure(view.order.tolist(), view.mu, view.sigma, view.kl)
     st.plotly_chart(fig, width="stretch", key=f"rc_posterior_{i}")
-    active = int((view.kl > 0.01).sum())
-    st.caption(
-        f"{active} of {len(view.kl)} dimensions carry more than 0.01 nats of KL; the others stay at the prior "
-        "(μ ≈ 0, σ ≈ 1) and the decoder ignores them."
-    )
+    st.caption(active_units_caption(int((view.kl > ACTIVE_UNIT_NATS).sum()), len(view.kl)))
     side = r.x.shape[-1]
     scale = max(1, round(64 / side))
     cols = st.columns(POSTERIOR_SAMPLES + 1)
@@ -149,6 +152,20 @@ def posterior(r: Result, model, model_key: str, i: int) -> None:
     st.caption(
         f"The decoder's mean at z = μ, then at {POSTERIOR_SAMPLES} codes z = μ + σ·ε drawn from q(z|x) (seeded): "
         "the noise around the code that the KL term keeps from shrinking to zero."
+    )
+
+
+def active_units_caption(active: int, total: int) -> str:
+    """How many of the ``total`` dimensions carry more than ACTIVE_UNIT_NATS of KL, said right for all and none."""
+    more = f"more than {ACTIVE_UNIT_NATS:g} nats of KL"
+    if active == total:
+        return f"All {total} dimensions carry {more}: none stays at the prior."
+    rest = "the other stays" if total - active == 1 else "the others stay"
+    if active == 0:
+        return f"None of the {total} dimensions carries {more}: all stay at the prior (μ ≈ 0, σ ≈ 1)."
+    return (
+        f"{active} of {total} dimensions carry {more}; {rest} at the prior (μ ≈ 0, σ ≈ 1), "
+        f"and the decoder ignores {'it' if total - active == 1 else 'them'}."
     )
 
 
