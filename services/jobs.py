@@ -34,13 +34,9 @@ import torch
 
 from services.registry import trained_path
 from vae import train
-from vae.checkpoint import InUseError, release, reserve, save
+from vae.checkpoint import InUseError, release, reserve
 from vae.config import ModelConfig, TrainConfig
-from vae.data import Dataset, load_dataset
-from vae.evaluate import evaluate
-from vae.models import build_model
-from vae.objectives import model_input
-from vae.train import History, fit
+from vae.run import Ready, RunSpec, run_training
 
 Report = Callable[[float, str], None]  # (fraction done, message): what a job's function calls as it goes
 
@@ -255,6 +251,7 @@ class TrainingJob(Job):
     previews: dict[str, torch.Tensor] = field(default_factory=dict)  # "reconstructions", "samples": (N,C,H,W)
     metrics: dict[str, Any] = field(default_factory=dict)
     stopped: bool = False
+    _ready: Ready | None = field(default=None, repr=False)  # the run while it trains (its data, history)
 
     @property
     def id(self) -> str:
@@ -275,67 +272,47 @@ class TrainingJob(Job):
             }
             model.train()
 
-    def _save(self, model, data: Dataset, history: History, optimizer: Any, metrics: dict | None = None) -> None:
-        save(
-            self.path,
-            model,
-            train=self.train_config,
-            dataset=data.info(),
-            history=history.to_dict(),
-            metrics=metrics or {},
-            optimizer=optimizer,
+    def _on_ready(self, ready: Ready, report: Report) -> None:
+        """The data are loaded and the model built: the last moment a Stop cancels the run outright."""
+        self.model_config = ready.model_config  # its image_shape is the data's
+        self._ready = ready
+        data = ready.data
+        report(
+            0.0,  # raises Cancelled if Stop came while the data loaded
+            f"training on {data.n_train:,} images"
+            + (" streamed from disk" if data.streamed else "")
+            + (f" ({len(data.skipped)} files skipped)" if data.skipped else ""),
         )
 
-    def _callback(self, data: Dataset, history: History) -> Callable[[train.Progress], bool]:
-        """fit's callback: record the curves, save and preview each epoch, stop once Stop was pressed."""
-        preview_x = data.test_x[:8]
-
-        def on_progress(p: train.Progress) -> bool:
-            self.latest = p
-            self._update(((p.epoch - 1) * p.steps_per_epoch + p.step) / (p.epochs * p.steps_per_epoch))
-            if p.phase == "step":
-                self.steps.append({"step": p.global_step, "loss": p.loss, "recon": p.recon, "kl": p.kl})
-            else:
-                self.epochs = list(history.epochs)
-                self._previews(p.model, preview_x)
-                self._save(p.model, data, history, p.optimizer)
-            # Stop is not Cancelled: fit ends after this step and the run saves and scores what it has.
-            return self.cancel_requested
-
-        return on_progress
+    def _on_progress(self, p: train.Progress) -> bool:
+        """fit's callback, after each epoch's save: record the curves, preview each epoch, stop once
+        Stop was pressed."""
+        self.latest = p
+        self._update(((p.epoch - 1) * p.steps_per_epoch + p.step) / (p.epochs * p.steps_per_epoch))
+        if p.phase == "step":
+            self.steps.append({"step": p.global_step, "loss": p.loss, "recon": p.recon, "kl": p.kl})
+        elif self._ready is not None:
+            self.epochs = list(self._ready.history.epochs)
+            self._previews(p.model, self._ready.data.test_x[:8])
+        # Stop is not Cancelled: fit ends after this step and the run saves and scores what it has.
+        return self.cancel_requested
 
     def _work(self, report: Report) -> dict[str, Any]:
         try:
             report(0.0, f"loading {self.train_config.dataset}")
-            data = load_dataset(
-                self.train_config.dataset,
-                data_dir=self.train_config.data_dir,
-                image_size=self.model_config.image_shape[1],
-                channels=self.model_config.image_shape[0],
-                memory_budget_mb=self.train_config.memory_budget_mb,
-            )
-            report(0.0, "building the model")  # raises Cancelled if Stop came while the data loaded
-            cfg = ModelConfig.from_dict({**self.model_config.to_dict(), "image_shape": list(data.image_shape)})
-            self.model_config = cfg
-            model = build_model(cfg, torch.Generator().manual_seed(self.train_config.seed))
-            history = History()
-            self.message = (
-                f"training on {data.n_train:,} images"
-                + (" streamed from disk" if data.streamed else "")
-                + (f" ({len(data.skipped)} files skipped)" if data.skipped else "")
-            )
-            fit(model, data, self.train_config, self._callback(data, history), history=history)
-            self.epochs = list(history.epochs)
-            if history.error:
-                raise Failed(history.error)
-            model.cpu().eval()
-            x = data.test_x[:1000]
-            self.metrics = evaluate(model, model_input(x, cfg), iwae_k=100 if len(x) else 0)
-            self._save(model, data, history, history.optimizer_state, self.metrics)
-            self._previews(model, data.test_x[:8])
-            self.stopped = history.stopped
+            c, h, _ = self.model_config.image_shape
+            spec = RunSpec(self.path, self.train_config, self.model_config, image_size=h, channels=c)
+            result = run_training(spec, self._on_progress, on_ready=lambda r: self._on_ready(r, report))
+            self.epochs = list(result.history.epochs)
+            if result.history.error:
+                raise Failed(result.history.error)
+            assert result.metrics is not None and result.model is not None and self._ready is not None
+            self.metrics = result.metrics
+            self._previews(result.model, self._ready.data.test_x[:8])
+            self.stopped = result.history.stopped
             return self.metrics
         finally:
+            self._ready = None  # a finished job is kept until dismissed: not its data
             release(self.path)
 
 

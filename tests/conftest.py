@@ -21,6 +21,16 @@ from vae.models import build_model  # noqa: E402
 # Small thread pools: the suite runs next to other jobs on 2 slow cores.
 torch.set_num_threads(1)
 
+E2E = ROOT / "tests" / "e2e"
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every browser test (tests/e2e: a Streamlit server and Chromium) is slow, marked or not."""
+    for item in items:
+        if E2E in item.path.parents or item.get_closest_marker("e2e"):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(autouse=True)
 def _no_network(monkeypatch):

@@ -1,5 +1,7 @@
-"""The command lines: ``python -m vae.train`` (``train_main``) and ``python -m vae.evaluate``
-(``evaluate_main``). Both call the engine (``fit``, ``evaluate``) and print; nothing else calls them."""
+"""The command lines, and their one entry: ``python -m vae.train`` (``train_main``) and
+``python -m vae.evaluate`` (``evaluate_main``). vae/train.py and vae/evaluate.py hand over to them
+before defining anything, so neither module is run twice (as ``__main__`` and as itself). Both call
+the engine (``run.run_training``, ``evaluate``) and print; nothing else calls them."""
 
 from __future__ import annotations
 
@@ -18,13 +20,12 @@ import torch
 from . import distributed
 from .checkpoint import CheckpointError, InUseError, load_checkpoint, release, reserve, save
 from .config import ConfigError, ModelConfig, TrainConfig, field_type, parse_ints
-from .data import DataError, Dataset, load_dataset
+from .data import DataError, load_dataset
 from .distributed import env_rank
 from .evaluate import ACTIVE_UNIT_NATS, evaluate
 from .meta import checkpoint_dir
-from .models import VAE, build_model
-from .objectives import model_input
-from .train import History, Progress, TrainingError, fit, resolve_device
+from .run import IWAE_K, IWAE_N, Ready, RunResult, RunSpec, run_training
+from .train import Progress, TrainingError, resolve_device
 
 
 class ArgParser(argparse.ArgumentParser):
@@ -34,9 +35,6 @@ class ArgParser(argparse.ArgumentParser):
         if env_rank() == 0:  # under torchrun every process parses: one says it
             print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
         sys.exit(2)
-
-
-IWAE_N = 1000  # the end-of-run IWAE's default images: the first 1,000 of the test split (see --iwae-n)
 
 
 def image_count(text: str) -> int | None:
@@ -120,7 +118,7 @@ def build_parser() -> ArgParser:
     )
     run.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     run.add_argument("--overwrite", action="store_true", help="replace an existing --out")
-    run.add_argument("--iwae-k", type=int, default=100, help="importance samples for the final test IWAE (0: skip)")
+    run.add_argument("--iwae-k", type=int, default=IWAE_K, help="importance samples for the final test IWAE (0: skip)")
     run.add_argument(
         "--iwae-n",
         type=image_count,
@@ -183,77 +181,37 @@ def train_main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: Any) -> int:
-    """Set up the run (rank 0 reads and claims the checkpoint file; every rank loads the data),
-    then train. Every step that can fail does so on all ranks at once."""
+    """Build the run from the flags (rank 0 checks the files), then train it."""
     train_cfg = TrainConfig(**config_values(TrainConfig, args))
     out = Path(args.out) if args.out else None
-    run_settings = {k: getattr(train_cfg, k) for k in ("epochs", "device", "precision", "compile", "workers")}
-    loaded: dict[str, Any] = {}  # rank 0's resumed model
-
-    def read_resume() -> dict[str, Any]:
-        if out is None or not out.exists():
-            raise UsageError("--resume needs --out pointing at an existing checkpoint")
-        ckpt = load_checkpoint(out)
-        loaded["model"] = ckpt.model
-        cfg = train_cfg if ckpt.train is None else TrainConfig(**{**ckpt.train.to_dict(), **run_settings})
-        return {"model": ckpt.config, "train": cfg, "history": ckpt.history, "optimizer": ckpt.optimizer}
-
-    history, optimizer_state, model_cfg = History(), None, None
+    model_cfg = None
     if args.resume:
-        plan = distributed.decide(read_resume)
-        model_cfg, train_cfg, optimizer_state = plan["model"], plan["train"], plan["optimizer"]
-        history = History.from_dict(plan["history"])
-        if len(history.epochs) >= train_cfg.epochs:
-            if distributed.is_main():
-                print(f"{out} already has {len(history.epochs)} epochs; pass a larger --epochs to go on.")
-            return 0
-        if distributed.is_main():
-            print(
-                f"resuming {out} at epoch {len(history.epochs) + 1} of {train_cfg.epochs}"
-                + ("" if optimizer_state else " (no optimizer state saved: Adam restarts)")
-            )
-    c, h, _ = model_cfg.image_shape if model_cfg else (None, None, None)
-    data = distributed.everywhere(
-        lambda: load_dataset(
-            train_cfg.dataset,
-            data_dir=train_cfg.data_dir,
-            image_size=args.image_size or h,
-            channels=args.channels or c or 1,
-            seed=0,
-            memory_budget_mb=train_cfg.memory_budget_mb,
-        )
-    )
-    if model_cfg is None:
+
+        def check_resume() -> None:
+            if out is None or not out.exists():
+                raise UsageError("--resume needs --out pointing at an existing checkpoint")
+
+        distributed.decide(check_resume)
+    else:
+        # image_shape is a stand-in until the data are loaded (run_training takes theirs).
         model_cfg = ModelConfig(
             **config_values(ModelConfig, args),
-            image_shape=data.image_shape,
             hidden=args.hidden or ((32, 64) if args.arch == "conv" else (400,)),
         )
         out = out or default_out(args.dataset, model_cfg)
-
-        def check_new(path: Path = out) -> None:
-            if path.exists() and not args.overwrite:
-                raise UsageError(f"{path} exists: pass --overwrite to replace it, or --resume to continue it")
-
-        distributed.decide(check_new)
-        model = build_model(model_cfg, torch.Generator().manual_seed(train_cfg.seed))
-    else:
-        if data.image_shape != model_cfg.image_shape:
-            raise DataError(
-                f"the data's images are {data.image_shape}, the checkpoint's model needs {model_cfg.image_shape}"
-            )
-        # Other ranks start from any weights: DDP copies rank 0's when it wraps the model.
-        model = loaded["model"] if distributed.is_main() else build_model(model_cfg)
-    if distributed.is_main():
-        for line in data.skipped:
-            print(f"skipped {line}", file=sys.stderr)
     assert out is not None
-    distributed.decide(lambda: reserve(out))
-    try:
-        return _train_and_save(args, out, model, model_cfg, data, train_cfg, history, optimizer_state)
-    finally:
-        if distributed.is_main():
-            release(out)
+    spec = RunSpec(
+        out,
+        train_cfg,
+        model_cfg,
+        resume=args.resume,
+        image_size=args.image_size,
+        channels=args.channels,
+        iwae_k=args.iwae_k,
+        iwae_n=args.iwae_n,
+        keep_optimizer=not args.no_optimizer_state,
+    )
+    return _train_and_save(args, spec)
 
 
 class _Report:
@@ -298,63 +256,100 @@ class _Report:
             self.bar.close()
 
 
-def _train_and_save(
-    args: Any,
-    out: Path,
-    model: VAE,
-    model_cfg: ModelConfig,
-    data: Dataset,
-    train_cfg: TrainConfig,
-    history: History,
-    optimizer_state: dict[str, Any] | None,
-) -> int:
-    """The CLI's run once ``out`` is reserved: progress bar, Ctrl-C, per-epoch saves, final metrics."""
-    stop = {"asked": False}
-    score = "log p(x|z)" if model.deterministic else "ELBO"  # an AE has no KL, so no bound
+class _Session:
+    """The command line's side of one run (every rank has one; rank 0 alone prints): its messages,
+    progress bar and Ctrl-C, and the claim on ``out``."""
 
-    def on_sigint(signum, frame):  # first Ctrl-C: finish the step and save; second: quit now
-        if stop["asked"]:
+    def __init__(self, args: Any, spec: RunSpec) -> None:
+        self.args, self.spec = args, spec
+        self.main = distributed.is_main()
+        self.stop_asked = False
+        self.reserved = False  # this run holds out's lock
+        self.started = False  # training began: Ctrl-C is ours
+        self.report: _Report | None = None
+        self.ready: Ready | None = None
+        self.previous_sigint: Any = None
+
+    @property
+    def score(self) -> str:
+        """What the test score is called: an AE has no KL, so no bound."""
+        return "log p(x|z)" if self.ready is not None and self.ready.model.deterministic else "ELBO"
+
+    def on_ready(self, r: Ready) -> None:
+        """The data are loaded and the model built: claim ``out``, say what runs, take over Ctrl-C."""
+        out = self.spec.out
+
+        def check_new() -> None:
+            if out.exists() and not self.args.overwrite:
+                raise UsageError(f"{out} exists: pass --overwrite to replace it, or --resume to continue it")
+
+        if not self.spec.resume:
+            distributed.decide(check_new)
+        if self.main:
+            if self.spec.resume:
+                print(
+                    f"resuming {out} at epoch {len(r.history.epochs) + 1} of {r.train_config.epochs}"
+                    + ("" if r.optimizer_state else " (no optimizer state saved: Adam restarts)")
+                )
+            for line in r.data.skipped:
+                print(f"skipped {line}", file=sys.stderr)
+        distributed.decide(lambda: reserve(out))
+        self.reserved, self.ready = True, r
+        per_rank = r.data.n_train // distributed.world_size()
+        steps = per_rank // max(1, min(r.train_config.batch_size, per_rank))
+        quiet = self.args.quiet or not self.main
+        self.report = _Report(r.train_config.epochs * steps, len(r.history.epochs) * steps, quiet=quiet)
+        # Rank 0 owns Ctrl-C and passes the stop on at the next sync point; the other ranks ignore it.
+        self.previous_sigint = signal.signal(signal.SIGINT, self.on_sigint if self.main else signal.SIG_IGN)
+        self.started = True
+
+    def on_sigint(self, signum: int, frame: Any) -> None:
+        """First Ctrl-C: finish the step and save; second: quit now."""
+        if self.stop_asked:
             raise KeyboardInterrupt
-        stop["asked"] = True
+        self.stop_asked = True
         print("\nstopping after this step and saving (Ctrl-C again to quit without saving)", file=sys.stderr)
 
-    main = distributed.is_main()
-    per_rank = data.n_train // distributed.world_size()
-    steps = per_rank // max(1, min(train_cfg.batch_size, per_rank))
-    report = _Report(train_cfg.epochs * steps, len(history.epochs) * steps, quiet=args.quiet or not main)
-
-    def save_now(model: VAE, optimizer: Any, metrics: dict | None = None) -> None:
-        save(
-            out,
-            model,
-            train=train_cfg,
-            dataset=data.info(),
-            history=history.to_dict(),
-            metrics=metrics or {},
-            optimizer=None if args.no_optimizer_state else optimizer,
-        )
-
-    def on_progress(p: Progress) -> bool:
-        report.step(p)
+    def on_progress(self, p: Progress) -> bool:
+        """fit's callback (rank 0), after the epoch's checkpoint is written: the bar and the epoch line."""
+        assert self.report is not None
+        self.report.step(p)
         if p.phase == "epoch":
-            report.write(
-                f"epoch {p.epoch}/{p.epochs}: train loss {p.loss:.2f}, test {score} {p.test['elbo']:.2f} "
+            self.report.write(
+                f"epoch {p.epoch}/{p.epochs}: train loss {p.loss:.2f}, test {self.score} {p.test['elbo']:.2f} "
                 f"(recon {p.test['recon']:.2f}, KL {p.test['kl']:.2f}) nats/image"
             )
-            save_now(p.model, p.optimizer)  # every epoch, atomically: a kill loses at most one epoch
-        return stop["asked"]
+        return self.stop_asked
 
-    # Rank 0 owns Ctrl-C and passes the stop on at the next sync point; the other ranks ignore it.
-    previous = signal.signal(signal.SIGINT, on_sigint if main else signal.SIG_IGN)
+    def close(self) -> None:
+        if self.started:
+            signal.signal(signal.SIGINT, self.previous_sigint)
+        if self.report is not None:
+            self.report.close()
+        if self.reserved and self.main:
+            release(self.spec.out)
+
+
+def _train_and_save(args: Any, spec: RunSpec) -> int:
+    """Run ``spec`` with the command line's messages; the exit status."""
+    session = _Session(args, spec)
+    out = spec.out
     try:
-        history = fit(model, data, train_cfg, on_progress, optimizer_state=optimizer_state, history=history)
+        result = run_training(spec, session.on_progress, on_ready=session.on_ready)
     except KeyboardInterrupt:
-        print(f"\nquit without saving; {out} holds the last finished epoch", file=sys.stderr)
+        if not session.started:
+            print("\nquit", file=sys.stderr)
+        else:
+            print(f"\nquit without saving; {out} holds the last finished epoch", file=sys.stderr)
         return 130
     finally:
-        signal.signal(signal.SIGINT, previous)
-        report.close()
-    if not main:  # rank 0 alone evaluates and writes the final checkpoint
+        session.close()
+    history = result.history
+    if result.already_done:
+        if session.main:
+            print(f"{out} already has {len(history.epochs)} epochs; pass a larger --epochs to go on.")
+        return 0
+    if not session.main:
         return 1 if history.error else 0
     if history.skipped:
         shown = ", ".join(history.skipped[:5]) + (", ..." if len(history.skipped) > 5 else "")
@@ -365,29 +360,24 @@ def _train_and_save(
             file=sys.stderr,
         )
         return 1
-    model.cpu()
-    t0 = time.perf_counter()
-    # The ELBO on the whole test split (one pass); the IWAE, k decodes an image, on the first --iwae-n.
-    x = model_input(data.test_x, model_cfg)
-    metrics = evaluate(model, x, iwae_k=args.iwae_k, iwae_limit=args.iwae_n)
-    eval_s = time.perf_counter() - t0
-    # Re-save with the final metrics (after a stop mid-epoch: the weights as they are now).
-    save_now(model, history.optimizer_state, metrics)
+    assert result.metrics is not None and session.ready is not None
+    print(_final_line(result, session.score, session.ready.model_config.latent_dim, out))
+    return 0
+
+
+def _final_line(result: RunResult, score: str, latent_dim: int, out: Path) -> str:
+    """The run's last line: where it saved, and the test metrics."""
+    metrics = result.metrics or {}
     iw = ""
     if metrics["iwae"] is not None:
         iw = f", IWAE(k={metrics['iwae_k']}) {metrics['iwae']:.2f}"
         if metrics["iwae_n"] < metrics["n"]:
             iw += f" on the first {metrics['iwae_n']:,} of {metrics['n']:,} test images (--iwae-n all: the whole set)"
-    au = (
-        f", active units {metrics['active_units']}/{model_cfg.latent_dim}"
-        if metrics["active_units"] is not None
-        else ""
+    au = f", active units {metrics['active_units']}/{latent_dim}" if metrics["active_units"] is not None else ""
+    return (
+        f"{'stopped early; ' if result.history.stopped else ''}saved {out}: "
+        f"test {score} {metrics['elbo']:.2f} nats/image{iw}{au}; evaluated in {result.eval_seconds:.1f} s"
     )
-    print(
-        f"{'stopped early; ' if history.stopped else ''}saved {out}: "
-        f"test {score} {metrics['elbo']:.2f} nats/image{iw}{au}; evaluated in {eval_s:.1f} s"
-    )
-    return 0
 
 
 # --------------------------------------------------------------------------- python -m vae.evaluate

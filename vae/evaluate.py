@@ -6,7 +6,15 @@ Every function takes images as the model scores them (``objectives.model_input``
 
 from __future__ import annotations
 
-import sys
+# python -m vae.evaluate: hand over to the one entry (vae.cli) before defining anything; vae.cli imports this
+# file again as vae.evaluate, so its classes and functions exist once.
+if __name__ == "__main__":
+    import sys
+
+    from vae.cli import evaluate_main
+
+    sys.exit(evaluate_main())
+
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -132,9 +140,3 @@ def evaluate(
         "active_units": int((kl_dims > ACTIVE_UNIT_NATS).sum()) if kl_dims is not None else None,
         "n": n,
     }
-
-
-if __name__ == "__main__":
-    from vae.cli import evaluate_main
-
-    sys.exit(evaluate_main())

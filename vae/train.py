@@ -1,10 +1,20 @@
-"""Training: one ``fit`` function for the CLI (``vae.cli``) and the app's Train page.
+"""Training: one ``fit`` function; ``vae.run.run_training`` runs it for the CLI (``vae.cli``) and the
+app's Train page.
 
 CLI: ``python -m vae.train --dataset moons --kind vae --arch mlp --hidden 400 --latent-dim 20
 --epochs 10 --out checkpoints/NAME.safetensors`` (``--help`` lists every flag).
 """
 
 from __future__ import annotations
+
+# python -m vae.train: hand over to the one entry (vae.cli) before defining anything; vae.cli imports this
+# file again as vae.train, so its classes and functions exist once.
+if __name__ == "__main__":
+    import sys
+
+    from vae.cli import train_main
+
+    sys.exit(train_main())
 
 import copy
 import inspect
@@ -490,9 +500,3 @@ def _finish(history: History, optimizer: torch.optim.Optimizer) -> History:
     history.skipped = distributed.union(history.skipped)  # every rank gets here at the same step
     history.optimizer_state = optimizer.state_dict()
     return history
-
-
-if __name__ == "__main__":
-    from vae.cli import train_main
-
-    sys.exit(train_main())

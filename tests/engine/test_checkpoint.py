@@ -71,6 +71,7 @@ def test_round_trip_is_bit_exact(tmp_path, cfg):
     assert states_equal(load_checkpoint(path.read_bytes()).model.state_dict(), model.state_dict())
 
 
+@pytest.mark.slow
 def test_optimizer_state_round_trip(tmp_path, moons, tiny_model, train_cfg):
     history = fit(tiny_model, moons, train_cfg)
     path = save(tmp_path / "m.safetensors", tiny_model, optimizer=history.optimizer_state, train=train_cfg)

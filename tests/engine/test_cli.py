@@ -44,6 +44,7 @@ def trained(tmp_path_factory):
     return out, r
 
 
+@pytest.mark.slow
 def test_train_writes_a_loadable_checkpoint(trained):
     out, r = trained
     assert "Traceback" not in r.stderr
@@ -58,6 +59,7 @@ def test_train_writes_a_loadable_checkpoint(trained):
     assert [p.name for p in out.parent.iterdir()] == [out.name]  # no temporary files left
 
 
+@pytest.mark.slow
 def test_evaluate_json(trained):
     out, _ = trained
     r = _run("vae.evaluate", out, "--iwae-k", "10", "--limit", "50", "--json")
@@ -70,6 +72,7 @@ def test_evaluate_json(trained):
     assert res["iwae"] is not None and res["iwae"] > res["elbo"] - 5
 
 
+@pytest.mark.slow
 def test_bad_flag_exits_2_with_one_line():
     r = _run("vae.train", "--bogus")
     assert r.returncode == 2
@@ -79,13 +82,55 @@ def test_bad_flag_exits_2_with_one_line():
     assert r.stdout == ""
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("module", ["vae.train", "vae.evaluate"])
+def test_each_command_answers_help(module):
+    r = _run(module, "--help")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(f"usage: python -m {module}") and "Traceback" not in r.stderr
+
+
+# Runs MODULE as `python -m` does and lists the modules in which its class CLS was defined: the module's
+# body runs once (as itself, imported by vae.cli), not also as __main__.
+DEFINED_ONCE = """
+import json, os, runpy, sys
+import torch  # before the profile: it then sees this repository's modules only
+module, cls = sys.argv[1:3]
+path = os.path.join("vae", module.split(".")[1] + ".py")
+bodies = []
+
+def profile(frame, event, arg):
+    if event == "call" and frame.f_code.co_name == cls and frame.f_code.co_filename.endswith(path):
+        bodies.append(frame.f_globals["__name__"])
+
+sys.argv = [module, "--help"]
+sys.setprofile(profile)
+try:
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
+except SystemExit as e:
+    code = e.code
+sys.setprofile(None)
+print(json.dumps({"code": code, "bodies": bodies}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("module,cls", [("vae.train", "Progress"), ("vae.evaluate", "ImageScore")])
+def test_python_m_defines_the_module_once(module, cls):
+    r = run_python("-c", DEFINED_ONCE, module, cls)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == {"code": 0, "bodies": [module]}
+
+
 # --------------------------------------------------------------------------- in-process
 
 
 @pytest.fixture
 def tiny_moons(monkeypatch, moons):
-    """In-process runs load the tiny moons instead of rendering all 7,000 (the CLI's load_dataset)."""
+    """In-process runs load the tiny moons instead of rendering all 7,000 (training's and evaluation's
+    load_dataset)."""
     import vae.cli
+    import vae.run
 
     names = []
 
@@ -93,6 +138,7 @@ def tiny_moons(monkeypatch, moons):
         names.append(name)
         return moons
 
+    monkeypatch.setattr(vae.run, "load_dataset", fake)
     monkeypatch.setattr(vae.cli, "load_dataset", fake)
     return names
 
@@ -133,6 +179,7 @@ def test_refuses_to_overwrite_without_flag(tmp_path, capsys, tiny_moons):
     assert out.read_bytes() == b"precious"
 
 
+@pytest.mark.slow
 def test_a_run_in_progress_on_the_same_file_is_refused(tmp_path, capsys, tiny_moons):
     """The app (or another CLI run) holds OUT.lock while it trains into OUT: the CLI must not write OUT."""
     out = tmp_path / "busy.safetensors"
@@ -148,6 +195,7 @@ def test_a_run_in_progress_on_the_same_file_is_refused(tmp_path, capsys, tiny_mo
     assert out.exists() and not lock.exists()  # released after the run
 
 
+@pytest.mark.slow
 def test_resume_continues(trained, tmp_path, capsys, tiny_moons):
     src, _ = trained
     out = tmp_path / "r.safetensors"
@@ -251,6 +299,7 @@ def test_int_list():
             int_list(bad)
 
 
+@pytest.mark.slow
 def test_evaluate_save_iwae_records_the_figure_for_the_model_card(trained, tmp_path, tiny_moons, capsys):
     """--save-iwae rewrites the checkpoint with iwae, iwae_k and iwae_n; weights and other metrics stay."""
     src, _ = trained
@@ -309,21 +358,30 @@ def test_every_flagged_config_field_is_a_flag_with_the_field_default():
                 assert list(action.choices or ()) == list(f.metadata.get("choices", ())), f.name
 
 
+class _Captured(Exception):
+    pass
+
+
 @pytest.fixture
 def captured(monkeypatch, tiny_moons):
-    """Run ``_run`` up to the training: record the configs the flags built instead of training."""
+    """Run ``_run`` up to the first step: record the configs the run starts from instead of training."""
     import vae.cli
 
     seen = {}
+    real = vae.cli.run_training
 
-    def fake(args, out, model, model_cfg, data, train_cfg, history, optimizer_state):
-        seen.update(model=model_cfg, train=train_cfg, out=out)
-        return 0
+    def fake(spec, callback, *, on_ready):
+        def record(r):
+            seen.update(model=r.model_config, train=r.train_config, out=spec.out)
+            raise _Captured
 
-    monkeypatch.setattr(vae.cli, "_train_and_save", fake)
+        return real(spec, callback, on_ready=record)
+
+    monkeypatch.setattr(vae.cli, "run_training", fake)
 
     def run(*argv: str) -> dict:
-        assert vae.cli._run(build_parser().parse_args(list(argv))) == 0
+        with pytest.raises(_Captured):
+            vae.cli._run(build_parser().parse_args(list(argv)))
         return seen
 
     return run
@@ -364,6 +422,7 @@ def test_no_flags_build_the_default_configs(tmp_path, captured):
     assert seen["model"] == ModelConfig(arch="conv", hidden=(32, 64))  # --hidden's default follows --arch
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("every", [0.0, 3600.0])
 def test_logs_for_files_have_no_carriage_returns_and_one_line_per_epoch(
     tmp_path, capsys, tiny_moons, monkeypatch, every
@@ -399,6 +458,7 @@ def test_iwae_n_parses_a_count_or_all():
             image_count(bad)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flags,iwae_n", [(["--iwae-n", "16"], 16), (["--iwae-n", "all"], 64), ([], 64)])
 def test_the_end_of_run_iwae_covers_the_first_iwae_n_test_images(tmp_path, capsys, tiny_moons, moons, flags, iwae_n):
     """The ELBO covers all 64 test images; the IWAE the first --iwae-n (the default 1,000 is more than 64),
@@ -415,6 +475,7 @@ def test_the_end_of_run_iwae_covers_the_first_iwae_n_test_images(tmp_path, capsy
     assert ("on the first 16 of 64 test images" in last) == (iwae_n == 16)
 
 
+@pytest.mark.slow
 def test_no_iwae_covers_no_images(tmp_path, tiny_moons):
     out = tmp_path / "m.safetensors"
     argv = ["--dataset", "moons", "--hidden", "16", "--latent-dim", "2", "--batch-size", "64", "--epochs", "1"]

@@ -29,6 +29,7 @@ def _torchrun(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     return run_python(*TORCHRUN, *args, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_end_with_identical_weights(tmp_path):
     r = _torchrun(str(ROOT / "tests" / "ddp_worker.py"), str(tmp_path))
     assert r.returncode == 0, r.stderr[-4000:]
@@ -61,6 +62,7 @@ def test_two_gloo_processes_end_with_identical_weights(tmp_path):
     assert states_equal(load_file(tmp_path / "stream0.safetensors"), load_file(tmp_path / "stream1.safetensors"))
 
 
+@pytest.mark.slow
 def test_torchrun_cli_trains_resumes_and_writes_one_checkpoint_the_app_loads(tmp_path):
     out = tmp_path / "ddp.safetensors"
     r = _torchrun("-m", "vae.train", *SMALL, "--epochs", "1", "--iwae-k", "0", "--quiet", "--out", str(out))

@@ -8,11 +8,14 @@ import sys
 import textwrap
 import time
 
+import pytest
 from vae_helpers import ROOT
 
 from vae.checkpoint import load_checkpoint, save
 from vae.config import ModelConfig
 from vae.models import build_model
+
+pytestmark = pytest.mark.slow  # each test starts Python processes that import torch
 
 
 def test_kill_between_write_and_rename_keeps_the_previous_checkpoint(tmp_path):

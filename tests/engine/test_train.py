@@ -18,6 +18,7 @@ def _fresh(cfg, seed=0):
     return build_model(cfg, torch.Generator().manual_seed(seed))
 
 
+@pytest.mark.slow
 def test_one_step_changes_every_parameter(moons, tiny_cfg):
     model = _fresh(tiny_cfg)
     before = state_copy(model)
@@ -33,6 +34,7 @@ def test_one_step_changes_every_parameter(moons, tiny_cfg):
     assert state is not None and float(state["state"][0]["step"]) == 1.0
 
 
+@pytest.mark.slow
 def test_fit_is_reproducible(moons, tiny_cfg, train_cfg):
     a, b = _fresh(tiny_cfg), _fresh(tiny_cfg)
     ha, hb = fit(a, moons, train_cfg), fit(b, moons, train_cfg)
@@ -46,6 +48,7 @@ def test_fit_is_reproducible(moons, tiny_cfg, train_cfg):
     assert not states_equal(a.state_dict(), c.state_dict())
 
 
+@pytest.mark.slow
 def test_fit_leaves_the_global_rng_alone(moons, tiny_cfg, train_cfg):
     """Shuffles, noise and binarization come from fit's own generators: another thread's use of the
     global RNG neither disturbs a run nor is disturbed by it."""
@@ -66,6 +69,7 @@ def test_kl_warmup_weight_rises_linearly_then_stays_at_one():
     assert warmup_weight(TrainConfig(), 1, 1, 4) == 1.0  # no warm-up
 
 
+@pytest.mark.slow
 def test_kl_warmup_weighs_the_kl_term_in_the_loss(moons, tiny_cfg, train_cfg):
     """During the warm-up the logged loss is -recon + beta * w * KL with w < 1; after it, -recon + beta * KL;
     without a warm-up the run is the same as before."""
@@ -83,6 +87,7 @@ def test_kl_warmup_weighs_the_kl_term_in_the_loss(moons, tiny_cfg, train_cfg):
     assert states_equal(b.state_dict(), c.state_dict())
 
 
+@pytest.mark.slow
 def test_history_has_per_epoch_metrics(moons, tiny_cfg, train_cfg):
     model = _fresh(tiny_cfg)
     history = fit(model, moons, train_cfg)
@@ -99,6 +104,7 @@ def test_history_has_per_epoch_metrics(moons, tiny_cfg, train_cfg):
     assert back.epochs == history.epochs and back.steps == history.steps and back.error is None
 
 
+@pytest.mark.slow
 def test_training_improves_the_test_elbo(moons, tiny_cfg):
     model = _fresh(tiny_cfg)
     before = split_metrics(model, moons.test_x)["elbo"]
@@ -109,6 +115,7 @@ def test_training_improves_the_test_elbo(moons, tiny_cfg):
     assert split_metrics(model, moons.test_x)["elbo"] == pytest.approx(after, abs=5.0)
 
 
+@pytest.mark.slow
 def test_callback_receives_progress(moons, tiny_cfg, train_cfg):
     seen: list[Progress] = []
     model = _fresh(tiny_cfg)
@@ -129,6 +136,7 @@ def test_callback_receives_progress(moons, tiny_cfg, train_cfg):
     assert epochs[-1].eta_s == 0
 
 
+@pytest.mark.slow
 def test_callback_returning_true_stops(moons, tiny_cfg, train_cfg):
     calls = []
 
@@ -145,6 +153,7 @@ def test_callback_returning_true_stops(moons, tiny_cfg, train_cfg):
     assert float(history.optimizer_state["state"][0]["step"]) == 2.0  # stopped after that step
 
 
+@pytest.mark.slow
 def test_stop_at_an_epoch_end(moons, tiny_cfg, train_cfg):
     model = _fresh(tiny_cfg)
     history = fit(model, moons, dataclasses.replace(train_cfg, epochs=3), callback=lambda p: p.phase == "epoch")
@@ -155,6 +164,7 @@ def test_stop_at_an_epoch_end(moons, tiny_cfg, train_cfg):
     assert not history.stopped and len(history.epochs) == 1
 
 
+@pytest.mark.slow
 def test_resume_equals_an_uninterrupted_run(tmp_path, moons, tiny_cfg, train_cfg):
     """2 epochs straight == 1 epoch, save, load, 1 more epoch (same shuffles, noise and Adam state)."""
     straight = _fresh(tiny_cfg)
@@ -173,6 +183,7 @@ def test_resume_equals_an_uninterrupted_run(tmp_path, moons, tiny_cfg, train_cfg
     assert h2.epochs[1]["test_elbo"] == h_straight.epochs[1]["test_elbo"]
 
 
+@pytest.mark.slow
 def test_resume_with_everything_done_is_a_no_op(moons, tiny_cfg, train_cfg):
     model = _fresh(tiny_cfg)
     history = fit(model, moons, train_cfg)
@@ -187,6 +198,7 @@ def _huge_data(n=72):
     return make_dataset(torch.rand(n, 1, 4, 4) * 1e30, n_test=8)
 
 
+@pytest.mark.slow
 def test_divergence_sets_error_and_keeps_finite_weights():
     cfg = ModelConfig(image_shape=(1, 4, 4), hidden=(8,), latent_dim=2, likelihood="gaussian")
     model = _fresh(cfg)
@@ -203,6 +215,7 @@ def test_divergence_sets_error_and_keeps_finite_weights():
             assert not torch.is_tensor(v) or torch.isfinite(v).all()
 
 
+@pytest.mark.slow
 def test_divergence_in_a_later_epoch_restores_the_last_finished_epoch(moons, tiny_cfg, train_cfg):
     """Poison the weights after epoch 1 (through the callback): epoch 2's first step gives a NaN loss."""
     model = _fresh(tiny_cfg)
@@ -232,6 +245,7 @@ def test_resolve_device():
             resolve_device("cuda")
 
 
+@pytest.mark.slow
 def test_binarized_training_runs(moons):
     cfg = ModelConfig(hidden=(16,), latent_dim=2, binarize=True, mc_samples=2)
     model = _fresh(cfg)
@@ -241,6 +255,7 @@ def test_binarized_training_runs(moons):
     assert not states_equal(before, model.state_dict())
 
 
+@pytest.mark.slow
 def test_ae_training(moons):
     model = _fresh(ModelConfig(kind="ae", hidden=(16,), latent_dim=2))
     history = fit(model, moons, TrainConfig(epochs=1, batch_size=64, device="cpu"))

@@ -7,13 +7,13 @@ import threading
 import time
 
 import pytest
-from vae_helpers import start_endless
+from vae_helpers import start_endless, states_equal
 
 from services.jobs import ACTIVE, FINISHED, Job, JobError, JobManager, Runner, TrainingJob
 from services.training import SettingsError, build_configs, data_inputs, start_training
 from vae.checkpoint import load_checkpoint
 from vae.config import ModelConfig, TrainConfig
-from vae.data import MNIST_FILES
+from vae.data import MNIST_FILES, load_moons
 
 MODEL = ModelConfig(image_shape=(1, 28, 28), hidden=(16,), latent_dim=2)
 
@@ -46,6 +46,7 @@ def finish(job, timeout: float = 180.0) -> None:
     assert not job._thread.is_alive(), "the job did not finish in time"
 
 
+@pytest.mark.slow
 def test_a_tiny_job_finishes_and_writes_a_loadable_checkpoint(trained):
     manager = JobManager()
     job = manager.start("tiny-1", MODEL, train_cfg(epochs=1))
@@ -81,6 +82,7 @@ def test_a_tiny_job_finishes_and_writes_a_loadable_checkpoint(trained):
     assert manager.jobs() == [job]
 
 
+@pytest.mark.slow
 def test_stop_mid_run_saves_a_loadable_checkpoint(trained):
     manager = JobManager()
     job = manager.start("long-run", MODEL, train_cfg(epochs=500))
@@ -139,17 +141,18 @@ def test_an_unsafe_name_is_refused_before_anything_is_written(trained, tmp_path,
     assert manager.jobs() == []
 
 
+@pytest.mark.slow
 def test_a_diverging_job_fails_with_a_clear_message_and_keeps_its_last_good_epoch(trained, monkeypatch):
     """Epoch 1 trains; then the data turn huge, the loss overflows in epoch 2, and the job stops
     with the reason while its file keeps epoch 1."""
     import torch
     from vae_helpers import make_dataset
 
-    import services.jobs
+    import vae.run
 
     good = torch.rand(64, 1, 4, 4, generator=torch.Generator().manual_seed(0))
     data = make_dataset(good, n_test=8)
-    monkeypatch.setattr(services.jobs, "load_dataset", lambda *a, **k: data)
+    monkeypatch.setattr(vae.run, "load_dataset", lambda *a, **k: data)
     cfg = ModelConfig(image_shape=(1, 4, 4), hidden=(8,), latent_dim=2, likelihood="gaussian")
 
     def poison(p):  # after epoch 1 is saved, the next batches overflow the Gaussian likelihood
@@ -157,11 +160,9 @@ def test_a_diverging_job_fails_with_a_clear_message_and_keeps_its_last_good_epoc
             data.train_x.mul_(1e30)
         return False
 
-    # Wrap the job's own callback: fit calls it, and it saves the epoch before we poison the data.
-    real_fit = services.jobs.fit
-    monkeypatch.setattr(
-        services.jobs, "fit", lambda m, d, c, cb, **k: real_fit(m, d, c, lambda p: cb(p) or poison(p), **k)
-    )
+    # Wrap the run's own callback: fit calls it, and it saves the epoch before we poison the data.
+    real_fit = vae.run.fit
+    monkeypatch.setattr(vae.run, "fit", lambda m, d, c, cb, **k: real_fit(m, d, c, lambda p: cb(p) or poison(p), **k))
     job = JobManager().start("diverges", cfg, TrainConfig(dataset="toy", epochs=3, batch_size=16, device="cpu"))
     finish(job, 120)
     assert job.state == "error" and "loss became" in job.message and "epoch 2" in job.message
@@ -170,6 +171,30 @@ def test_a_diverging_job_fails_with_a_clear_message_and_keeps_its_last_good_epoc
     assert [e["epoch"] for e in ckpt.history["epochs"]] == [1]
     assert all(torch.isfinite(v).all() for v in ckpt.model.state_dict().values())
     assert not lock_of(job.path).exists()
+
+
+@pytest.mark.slow
+def test_the_cli_and_the_train_page_train_the_same_model_with_the_same_card_numbers(trained, tmp_path, monkeypatch):
+    """Both run vae.run.run_training: same weights, and the end-of-run metrics by one rule — the ELBO on
+    the whole test split (1,100 images here, where the page used to score the first 1,000), the IWAE
+    (k=100) on its first 1,000."""
+    import vae.run
+    from vae.cli import train_main
+
+    data = load_moons(n_train=128, n_test=1100)
+    monkeypatch.setattr(vae.run, "load_dataset", lambda *a, **k: data)
+    cfg = TrainConfig(dataset="moons", epochs=1, batch_size=64, seed=3, device="cpu")
+    job = JobManager().start("same", MODEL, cfg)
+    finish(job)
+    assert job.state == "done", job.message
+    out = tmp_path / "cli.safetensors"
+    argv = ["--dataset", "moons", "--hidden", "16", "--latent-dim", "2", "--epochs", "1", "--batch-size", "64"]
+    assert train_main([*argv, "--seed", "3", "--device", "cpu", "--quiet", "--out", str(out)]) == 0
+    cli, app = load_checkpoint(out), load_checkpoint(job.path)
+    assert cli.config == app.config == job.model_config and cli.train == app.train == cfg
+    assert states_equal(cli.model.state_dict(), app.model.state_dict())
+    assert cli.metrics == app.metrics == job.metrics
+    assert job.metrics["n"] == 1100 and job.metrics["iwae_n"] == 1000 and job.metrics["iwae_k"] == 100
 
 
 # --------------------------------------------------------------------------- one runner, one vocabulary
@@ -202,7 +227,7 @@ def test_a_failed_run_can_be_dismissed_and_its_name_reused(trained, tmp_path):
 
 
 def test_stop_while_the_data_load_cancels_the_run_and_frees_its_name(trained, monkeypatch, moons):
-    import services.jobs
+    import vae.run
 
     loading, go_on = threading.Event(), threading.Event()
 
@@ -211,7 +236,7 @@ def test_stop_while_the_data_load_cancels_the_run_and_frees_its_name(trained, mo
         go_on.wait(30)
         return moons
 
-    monkeypatch.setattr(services.jobs, "load_dataset", slow_load)
+    monkeypatch.setattr(vae.run, "load_dataset", slow_load)
     manager = JobManager()
     job = manager.start("early", MODEL, train_cfg())
     assert loading.wait(30)
