@@ -3,19 +3,12 @@ interpolation, KL per dimension, the bounds) and the rate–distortion plot: wha
 
 import streamlit as st
 
-from services.compare import (
-    MAX_MODELS,
-    CompareError,
-    check_comparable,
-    prior_samples,
-    rate_distortion,
-    reconstructions,
-    shared_inputs,
-)
-from services.explore import latent_path, moon_pair
+from services.compare import prior_samples, rate_distortion, reconstructions, shared_inputs
+from services.explore import example_ends, latent_path
 from ui import compare as ui
-from ui.common import Active, explain, page_header
+from ui.common import explain, page_header
 from ui.compare_text import COMPARE
+from ui.state import scoped
 from vae.evaluate import ACTIVE_UNIT_NATS
 
 N_MEASURED = 500  # test images behind every number; IWAE decodes k codes for each
@@ -24,40 +17,17 @@ N_SPREAD = 20  # images behind the per-model Monte Carlo spread
 STEPS = 9
 
 active = page_header("Compare", "Two to four models side by side on the same inputs: what β trades.")
-if active is None:
-    explain(COMPARE)
-    st.stop()
-
-options = ui.picks()
-chosen = st.multiselect(
-    f"Models (two to {MAX_MODELS}, of one data set and image shape; by default the committed β sweep)",
-    list(options),
-    default=ui.default_labels(options, active.name),
-    max_selections=MAX_MODELS,
-    key="cmp_models",
-)
-if len(chosen) < 2:
-    st.info("Pick two to four models above to compare them on the same inputs.")
-    explain(COMPARE)
-    st.stop()
-try:
-    check_comparable([options[c].candidate for c in chosen])
-except CompareError as e:
-    st.error(str(e))
+models = None if active is None else ui.choose(active)
+if not models:
     explain(COMPARE)
     st.stop()
 
 c1, c2 = st.columns(2)
-iwae_k = c1.select_slider("IWAE samples k per image", [10, 100, 1000], 100, key="cmp_iwae_k")
-seed = int(c2.number_input("Seed of the shown images and the prior codes", 0, 10_000, 0, key="cmp_seed"))
+iwae_k = c1.select_slider("IWAE samples k per image", [10, 100, 1000], 100, key=scoped("cmp_iwae_k", active))
+seed_label = "Seed of the shown images and the prior codes"
+seed = int(c2.number_input(seed_label, 0, 10_000, 0, key=scoped("cmp_seed", active)))
 
-models = []  # (label, model key, checkpoint)
-for c in chosen:
-    e = options[c].entry
-    mtime = e.path.stat().st_mtime
-    ckpt = ui.load(str(e.path), mtime)
-    models.append((ui.model_label(e.name, ckpt.config.kind, ckpt.config.beta), f"{e.name}:{mtime}", ckpt))
-first = Active(name=options[chosen[0]].entry.name, ckpt=models[0][2], key=models[0][1])
+first = models[0]
 data = first.data
 if data is None:
     st.warning(
@@ -66,76 +36,50 @@ if data is None:
     st.stop()
 if first.data_note and first.name != active.name:  # page_header already said it for the active model
     st.info(first.data_note)
+labels = [ui.label_of(m) for m in models]
 
 # --------------------------------------------------------------------------- the numbers
 x_measure = data.test_x[shared_inputs(data.test_x, N_MEASURED, seed=0)]
-results = [
-    ui.measured(f"{key}:{data.name}:{len(x_measure)}", key.rsplit(":", 1)[0], ckpt.model, x_measure, iwae_k, 0)
-    for _, key, ckpt in models
-]
+results = ui.measure_all(models, x_measure, iwae_k)
 st.subheader("Rate against distortion")
 ae_lines = [(m.name, m.distortion) for m in results if m.rate is None]
 st.plotly_chart(ui.rate_distortion_figure(rate_distortion(results), ae_lines), key="cmp_rd")
 st.dataframe(ui.table(results, iwae_k), hide_index=True)
 st.caption(
     f"Means over the same {len(x_measure):,} test images of {data.name}, in nats per image: ELBO, rate and "
-    f"distortion with 10 draws z ~ q(z|x) each, IWAE with k = {iwae_k}. ELBO = −(distortion + rate). "
+    f"distortion with 10 draws $z \\sim q(z\\mid x)$ each, IWAE with $k = {iwae_k}$. ELBO $= -(D + R)$. "
     "The model cards' figures cover the whole test set, with their own k."
 )
 
 st.subheader("The Monte Carlo estimate of the ELBO, per model")
-L = st.select_slider("Samples L per estimate", [1, 10, 100], 10, key="cmp_mc_L")
-x_mc = x_measure[:N_SPREAD]
-spreads = [
-    (label, ui.spread(f"{key}:{data.name}:{N_SPREAD}", ckpt.model, x_mc, L))
-    for label, key, ckpt in models
-    if ckpt.config.kind == "vae"
-]
-if spreads:
-    st.dataframe(ui.spread_table(spreads), hide_index=True, key="cmp_mc")
-    st.caption(
-        f"Per image, (1/L) Σ [log p(x, z_l) − log q(z_l|x)] and (1/L) Σ log p(x|z_l) − KL(q(z|x) ‖ N(0, I)), "
-        f"each drawn {spreads[0][1].repeats} times with z_l = μ + σ·ε_l; means over the first {N_SPREAD} of the "
-        "images above, and the standard deviation of one estimate over the repeats, averaged over them. "
-        "The gap IWAE − ELBO in the table above estimates KL(q(z|x) ‖ p(z|x))."
-    )
-else:
-    st.caption("None of these models is a VAE: an AE has no q(z|x) to draw from.")
+ui.mc_section(active, models, x_measure[:N_SPREAD])
 
 # --------------------------------------------------------------------------- the pictures
 idx = shared_inputs(data.test_x, N_SHOWN, seed=seed)
 x_shown = data.test_x[idx]
 st.subheader("Reconstructions of the same test images")
 st.caption("Each row decodes the posterior mean of the images in the top row.")
-ui.image_rows([("test images", x_shown)] + [(label, reconstructions(ck.model, x_shown)) for label, _, ck in models])
+ui.image_rows([("test images", x_shown)] + [(lb, reconstructions(m.model, x_shown)) for lb, m in zip(labels, models)])
 
 st.subheader("Prior samples, the same codes for every model")
+no_prior = "; an AE has no prior: its row is what its decoder makes of codes a VAE's prior would draw."
 st.caption(
-    f"Decodings of {2 * N_SHOWN} codes z ~ N(0, I) drawn with seed {seed}"
-    + (
-        "; an AE has no prior: its row is what its decoder makes of codes a VAE's prior would draw."
-        if ae_lines
-        else "."
-    )
+    f"Decodings of {2 * N_SHOWN} codes $z \\sim \\mathcal N(0, I)$ drawn with seed {seed}"
+    + (no_prior if ae_lines else ".")
 )
-ui.image_rows([(label, prior_samples(ck.model, 2 * N_SHOWN, seed)) for label, _, ck in models], scale=2)
+ui.image_rows([(lb, prior_samples(m.model, 2 * N_SHOWN, seed)) for lb, m in zip(labels, models)], scale=2)
 
 st.subheader("The same interpolation")
-if data.name == "moons":  # the documents' example: a full moon and a half moon
-    ia, ib = moon_pair(data.test_x, data.extra["test_phase"])
-    what = "from a full moon to a half moon"
-else:
-    ia, ib = int(idx[0]), int(idx[-1])
-    what = "between two of the shown test images"
+is_moons = data.name == "moons"  # the one data-set check of the page: the documents' full moon and half moon
+ia, ib = example_ends(data, True) if is_moons else (int(idx[0]), int(idx[-1]))
+what = "from a full moon to a half moon" if is_moons else "between two of the shown test images"
 st.caption(f"Each row decodes {STEPS} evenly spaced codes on the straight line between the posterior means, {what}.")
 xa, xb = data.test_x[ia], data.test_x[ib]
-ui.image_rows(
-    [("ends A and B", data.test_x[[ia, ib]])]
-    + [(label, latent_path(ck.model, xa, xb, STEPS)[1]) for label, _, ck in models]
-)
+paths = [(lb, latent_path(m.model, xa, xb, STEPS)[1]) for lb, m in zip(labels, models)]
+ui.image_rows([("ends A and B", data.test_x[[ia, ib]])] + paths)
 
 st.subheader("KL per dimension and active units")
-vaes = [(ui.model_label(m.name, m.kind, m.beta), m.kl_dims.numpy()) for m in results if m.kind == "vae"]
+vaes = [(ui.label_of(m), m.kl_dims.numpy()) for m in results if m.kind == "vae"]
 if vaes:
     st.plotly_chart(ui.kl_bars_figure(vaes, ACTIVE_UNIT_NATS), key="cmp_kl")
     st.caption(

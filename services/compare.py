@@ -12,6 +12,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+import vae.evaluate
+import vae.objectives
+from services import bound
+from services.bound import ModelSpread, model_spread
+from services.disk_cache import cached, digest, source_of
 from vae.evaluate import ACTIVE_UNIT_NATS, encode_mean, kl_by_dimension, split_terms
 from vae.models import VAE
 from vae.objectives import iwae_bound, model_input
@@ -192,3 +197,25 @@ def prior_samples(model: VAE, n: int, seed: int) -> Tensor:
 def rate_distortion(measured: Sequence[Measured]) -> list[tuple[str, float, float, float]]:
     """(name, β, rate, distortion) of every model with a rate (the VAEs), by rate."""
     return sorted(((m.name, m.beta, m.rate, m.distortion) for m in measured if m.rate is not None), key=lambda t: t[2])
+
+
+# --------------------------------------------------------------------------- kept on disk
+
+
+def _code() -> str:
+    """The source the measures depend on: a change to it measures again."""
+    return source_of(measure, vae.evaluate, vae.objectives, bound)
+
+
+def measure_kept(key: str, name: str, model: VAE, x: Tensor, iwae_k: int = 100, seed: int = 0) -> Measured:
+    """:func:`measure`, kept on disk under the checkpoint's identity ``key`` and the inputs' digest: the
+    same checkpoint on the same test images measures the same in every session."""
+    k = f"{key}|{name}|{digest(x)}|{iwae_k}|{seed}|{_code()}"
+    return cached(Measured, "measure", k, lambda: measure(name, model, x, iwae_k=iwae_k, seed=seed))
+
+
+def spread_kept(key: str, model: VAE, x: Tensor, L: int) -> ModelSpread:
+    """``services.bound.model_spread`` of test images x (N, C, H, W) as the model sees them, kept on disk
+    like :func:`measure_kept`."""
+    k = f"{key}|{digest(x)}|{L}|{_code()}"
+    return cached(ModelSpread, "spread", k, lambda: model_spread(model, model_input(x, model.config), L))

@@ -10,12 +10,15 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
 
+from services.disk_cache import cached, source_of
+from vae.data import Dataset
 from vae.distributions import log_normal
 from vae.images import tile, to_pil
 from vae.models import VAE
@@ -117,6 +120,107 @@ def path_metrics(z: Tensor, train_codes: Tensor, images: str = "training", prior
     if prior:
         out["log N(z; 0, I)"] = prior_log_density(z).numpy()
     return out
+
+
+# --------------------------------------------------------------------------- paths between two images
+
+REFERENCE_LIMIT = 5000  # reference images behind "the nearest image" and the latent plane
+
+
+@dataclass
+class Reference:
+    """The images a path's distances to "the data" are measured to: the training split (or the test
+    split where a data set comes without training images), less the path's own ends."""
+
+    x: Tensor  # (M, C, H, W)
+    index: Tensor  # (M,) their indices in the split
+    split: str  # "train" or "test"
+    n_ends: int  # how many of the first REFERENCE_LIMIT images were left out for being one of the ends
+
+    @property
+    def images(self) -> str:
+        return "training" if self.split == "train" else "test"
+
+
+def reference_for(data: Dataset, ends: Tensor, limit: int = REFERENCE_LIMIT) -> Reference:
+    """The first ``limit`` images of the split nearest-image views compare against, less any equal to
+    one of ``ends`` (E, C, H, W): each end is then measured to the nearest *other* image, alike whether
+    it is one of them (a test image on MNIST from vae/assets) or not (an upload, a test moon)."""
+    images, split = data.neighbours()
+    n = min(limit, len(images))
+    flat, e = images[:n].reshape(n, -1), ends.reshape(len(ends), -1)
+    is_end = torch.zeros(n, dtype=torch.bool)
+    for row in e:  # exact equality: an end is the very image, not one alike
+        is_end |= (flat == row).all(1)
+    index = torch.nonzero(~is_end).flatten()
+    return Reference(images[index], index, split, int(is_end.sum()))
+
+
+@dataclass
+class Codes:
+    """q(z|x) of N images: means (N, D) and standard deviations (N, D), None for an AE."""
+
+    mean: Tensor
+    std: Tensor | None = None
+
+
+@torch.no_grad()
+def encode_all(model: VAE, x: Tensor, batch_size: int = 1000) -> Codes:
+    """The posterior means and sigmas of images x (N, C, H, W), on CPU."""
+    model.eval()
+    qs = [model.encode(x[i : i + batch_size].to(model.device)) for i in range(0, len(x), batch_size)]
+    std = None if model.deterministic else torch.cat([q.std.cpu() for q in qs])
+    return Codes(torch.cat([q.mean.cpu() for q in qs]), std)
+
+
+def encoded(key: str, model: VAE, x: Tensor) -> Codes:
+    """:func:`encode_all`, kept on disk under ``key`` (the checkpoint's identity and what x is): the
+    training codes do not change between sessions."""
+    return cached(Codes, "codes", f"{key}:{len(x)}:{source_of(encode_all)}", lambda: encode_all(model, x))
+
+
+@dataclass
+class PathRow:
+    """One row of the page: a model's path (or the cross-fade) and how far each step is from the data."""
+
+    title: str
+    frames: Tensor  # (S, C, H, W)
+    z: Tensor | None  # (S, D); None for the cross-fade, which has no code
+    metrics: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (S,)
+
+
+def paths_between(
+    models: Sequence[tuple[str, VAE, Tensor]],
+    xa: Tensor,
+    xb: Tensor,
+    steps: int,
+    method: str,
+    ref: Reference,
+    crossfade_title: str,
+) -> list[PathRow]:
+    """Each model's path from xa to xb (C, H, W), given as (title, model, the reference's codes (M, D)),
+    then the pixel cross-fade; every row's frames measured to the reference images alike."""
+    rows = []
+    for title, model, codes in models:
+        z, frames = latent_path(model, xa, xb, steps, method)
+        rows.append(PathRow(title, frames, z, path_metrics(z, codes, ref.images, prior=not model.deterministic)))
+    rows.append(PathRow(crossfade_title, crossfade(xa, xb, steps), None))
+    for row in rows:
+        row.metrics[pixel_metric(ref.images)] = pixel_distance(row.frames, ref.x).numpy()
+    return rows
+
+
+def pixel_metric(images: str) -> str:
+    return f"pixel distance to nearest {images} image"
+
+
+def example_ends(data: Dataset, moons: bool) -> tuple[int, int]:
+    """Test indices of the default ends A and B: on moons the seeds' example (a full and a half moon),
+    else the first test image and the first of another label."""
+    if moons:
+        return moon_pair(data.test_x, data.extra["test_phase"])
+    other = torch.nonzero(data.test_y != data.test_y[0]).flatten()
+    return 0, int(other[0]) if len(other) else min(1, len(data.test_x) - 1)
 
 
 # --------------------------------------------------------------------------- moons

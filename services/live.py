@@ -9,11 +9,16 @@ runs a stale one and two sessions on one model share a file.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
+import vae.export
 from vae.checkpoint import atomic_write
+from vae.data import cache_dir
 from vae.export import decoder_onnx
 from vae.meta import REPO_ROOT
 from vae.models import VAE
@@ -57,12 +62,35 @@ def runtime_missing(static: Path = STATIC) -> list[str]:
 
 
 def decoder_file(model: VAE, static: Path = STATIC) -> Path:
-    """Export the decoder (once per content) to static/models/decoder-<sha256>.onnx, atomically."""
+    """Export the decoder (once per content) to static/models/decoder-<sha256>.onnx, atomically. A note in
+    the disk cache, named by the decoder's weights, finds the file again in a new server process without
+    exporting again (the export imports onnx: ~1 s of a page's first run)."""
+    note = cache_dir() / f"decoder-of-{_decoder_digest(model)}.txt"
+    try:
+        known = static / "models" / note.read_text().strip()
+        if known.name.startswith("decoder-") and known.suffix == ".onnx" and known.is_file():
+            return known
+    except OSError:
+        pass
     data = decoder_onnx(model)
     path = static / "models" / f"decoder-{hashlib.sha256(data).hexdigest()[:16]}.onnx"
     if not path.exists():
         atomic_write(path, lambda f: f.write(data))
+    try:
+        atomic_write(note, lambda f: f.write(path.name.encode()))
+    except OSError:  # a read-only cache only costs the export next time
+        pass
     return path
+
+
+def _decoder_digest(model: VAE) -> str:
+    """A hash of what the export depends on: the decoder's layers and weights, the exporter, torch."""
+    h = hashlib.sha256(f"{model.decoder!r}|{model.latent_dim}|{torch.__version__}".encode())
+    h.update(inspect.getsource(vae.export).encode())
+    for name, t in model.decoder.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().reshape(-1).view(torch.uint8).numpy().tobytes())  # any dtype, bfloat16 too
+    return h.hexdigest()[:24]
 
 
 def live_decoder(model: VAE, static: Path = STATIC) -> LiveDecoder:

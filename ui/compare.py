@@ -10,13 +10,23 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from services.bound import ModelSpread, model_spread
-from services.compare import Candidate, Measured, beta_sweep, measure
+from services.bound import ModelSpread
+from services.compare import (
+    MAX_MODELS,
+    Candidate,
+    CompareError,
+    Measured,
+    beta_sweep,
+    check_comparable,
+    measure_kept,
+    spread_kept,
+)
 from services.explore import strip
 from services.registry import Entry, list_checkpoints
+from ui.common import Active, _open
 from ui.figures import MARGIN, palette
-from vae.checkpoint import Checkpoint, CheckpointError, load_checkpoint, read_metadata
-from vae.objectives import model_input
+from ui.state import scoped
+from vae.checkpoint import CheckpointError, read_metadata
 
 
 @dataclass(frozen=True)
@@ -46,42 +56,98 @@ def picks() -> dict[str, Pick]:
     return out
 
 
+def _alike(a: Pick, b: Pick) -> bool:
+    return (a.candidate.dataset, a.candidate.image_shape) == (b.candidate.dataset, b.candidate.image_shape)
+
+
 def default_labels(options: dict[str, Pick], active_name: str) -> list[str]:
-    """The committed β sweep when there is one; else the active model and up to one other of its data set and shape."""
-    committed = [p for p in options.values() if p.entry.source == "committed"]
-    by_name = {p.candidate.name: p.label for p in committed}
-    sweep = beta_sweep([p.candidate for p in committed])
-    if sweep:
-        return [by_name[n] for n in sweep]
+    """The committed β sweep of the active model's data set and shape (with the active model, if it is not
+    in it); else the active model and up to one other of its data set and shape. Without an active model
+    among the options: the committed sweep, if any."""
     mine = next((p for p in options.values() if p.entry.name == active_name), None)
+    committed = [p for p in options.values() if p.entry.source == "committed" and (mine is None or _alike(p, mine))]
+    by_name = {p.candidate.name: p.label for p in committed}
+    sweep = [by_name[n] for n in beta_sweep([p.candidate for p in committed])]
     if mine is None:
-        return []
-    alike = [
-        label
-        for label, p in options.items()
-        if p is not mine
-        and (p.candidate.dataset, p.candidate.image_shape) == (mine.candidate.dataset, mine.candidate.image_shape)
-    ]
+        return sweep
+    if sweep:
+        return sweep if mine.label in sweep else [*sweep[: MAX_MODELS - 1], mine.label]
+    alike = [label for label, p in options.items() if p is not mine and _alike(p, mine)]
     return [mine.label, *alike[:1]]
 
 
-@st.cache_resource(show_spinner="Loading checkpoint…", max_entries=16)
-def load(path: str, mtime: float) -> Checkpoint:
-    """A checkpoint, loaded once per file version."""
-    torch.set_grad_enabled(False)
-    return load_checkpoint(path)
+def choose(active: Active) -> list[Active] | None:
+    """The models picked (two to four, loaded), or None with one message why not.
+    The picker is scoped to the active model: another model starts from its own default."""
+    options = picks()
+    chosen = st.multiselect(
+        f"Models (two to {MAX_MODELS}, of one data set and image shape; by default the committed β sweep of this "
+        "model's data set, else this model and one alike)",
+        list(options),
+        default=default_labels(options, active.name),
+        max_selections=MAX_MODELS,
+        key=scoped("cmp_models", active),
+    )
+    if len(chosen) < 2:
+        st.info("Pick two to four models above to compare them on the same inputs.")
+        return None
+    try:
+        check_comparable([options[c].candidate for c in chosen])
+    except CompareError as e:
+        st.error(str(e))
+        return None
+    return [active if options[c].entry.name == active.name else _open(options[c].entry) for c in chosen]
 
 
-@st.cache_resource(show_spinner="Measuring rate, distortion and the bounds…", max_entries=32)
+def label_of(m: Active | Measured) -> str:
+    """The one name of a model on the page: 'name · β = 0.5', or 'name · AE'."""
+    if isinstance(m, Measured):
+        return model_label(m.name, m.kind, m.beta)
+    return model_label(m.name, m.config.kind, m.config.beta)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
 def measured(key: str, name: str, _model, _x: torch.Tensor, iwae_k: int, seed: int) -> Measured:
-    """``services.compare.measure``, cached under ``key`` (checkpoint and inputs) and the settings."""
-    return measure(name, _model, _x, iwae_k=iwae_k, seed=seed)
+    """``services.compare.measure_kept`` (on disk), kept in memory too."""
+    return measure_kept(key, name, _model, _x, iwae_k=iwae_k, seed=seed)
 
 
-@st.cache_resource(show_spinner="Drawing the Monte Carlo estimates…", max_entries=64)
+def measure_all(models: Sequence[Active], x: torch.Tensor, iwae_k: int) -> list[Measured]:
+    """Every model's measures on x, with a spinner naming the model being measured."""
+    out = []
+    for i, m in enumerate(models, start=1):
+        what = f"Measuring {m.name} ({i} of {len(models)}): rate, distortion, ELBO and IWAE with k = {iwae_k}…"
+        with st.spinner(what):
+            out.append(measured(f"{m.key}|{len(x)}", m.name, m.model, x, iwae_k, 0))
+    return out
+
+
+def mc_section(active: Active, models: Sequence[Active], x: torch.Tensor) -> None:
+    """Both L-sample estimates of the ELBO per VAE on images x, and how much one draw of each varies."""
+    c1, _ = st.columns([1, 2])  # the slider's end stays clear of the table's toolbar at the right
+    L = c1.select_slider("Samples L per estimate", [1, 10, 100], 10, key=scoped("cmp_mc_L", active))
+    vaes = [m for m in models if m.config.kind == "vae"]
+    if not vaes:
+        st.caption("None of these models is a VAE: an AE has no q(z|x) to draw from.")
+        return
+    rows = []
+    for m in vaes:
+        with st.spinner(f"Drawing {m.name}'s Monte Carlo estimates with L = {L}…"):
+            rows.append((label_of(m), spread(f"{m.key}|{len(x)}", m.model, x, L)))
+    st.dataframe(spread_table(rows), hide_index=True, key=scoped("cmp_mc", active, L))
+    st.caption(
+        r"Per image, $\frac1L \sum_l [\log p(x, z_l) - \log q(z_l\mid x)]$ and "
+        r"$\frac1L \sum_l \log p(x\mid z_l) - \mathrm{KL}(q(z\mid x) \,\|\, \mathcal N(0, I))$, "
+        f"each drawn {rows[0][1].repeats} times with $z_l = \\mu + \\sigma \\odot \\varepsilon_l$; means over the "
+        f"first {len(x)} of the images above, and the standard deviation of one estimate over the repeats, averaged "
+        r"over them. The gap IWAE − ELBO in the table above estimates $\mathrm{KL}(q(z\mid x) \,\|\, p(z\mid x))$."
+    )
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
 def spread(key: str, _model, _x: torch.Tensor, L: int) -> ModelSpread:
-    """``services.bound.model_spread`` of model inputs x, cached under ``key`` (checkpoint and inputs) and L."""
-    return model_spread(_model, model_input(_x, _model.config), L)
+    """``services.compare.spread_kept`` (on disk), kept in memory too."""
+    return spread_kept(key, _model, _x, L)
 
 
 def spread_table(rows: Sequence[tuple[str, ModelSpread]]) -> list[dict[str, str]]:
@@ -132,6 +198,11 @@ def table(measured: Sequence[Measured], iwae_k: int) -> list[dict[str, str]]:
     ]
 
 
+# Axis titles as the panels write them: plotly draws no LaTeX here, so subscripts are HTML and symbols Unicode.
+RATE_TITLE = "rate R = KL(q(z | x) ‖ 𝒩(0, I)), nats"
+DISTORTION_TITLE = "distortion D = −𝔼<sub>q(z | x)</sub>[log p(x | z)], nats"
+
+
 def rate_distortion_figure(
     points: Sequence[tuple[str, float, float, float]], ae_lines: Sequence[tuple[str, float]] = (), height: int = 420
 ) -> go.Figure:
@@ -152,21 +223,24 @@ def rate_distortion_figure(
                 showlegend=False,
             )
         )
-    fig.add_trace(
-        go.Scatter(
-            x=[p[2] for p in points],
-            y=[p[3] for p in points],
-            mode="markers+text",
-            text=[f"β = {p[1]:g}" for p in points],
-            textposition="top right",
-            customdata=[[p[0], -(p[2] + p[3])] for p in points],
-            hovertemplate="%{customdata[0]}<br>rate %{x:.2f} nats<br>distortion %{y:.2f} nats"
-            "<br>ELBO %{customdata[1]:.2f}<extra></extra>",
-            marker={"size": 12, "color": palette(max(1, len(points)))},
-            name="VAEs",
-            showlegend=False,
+    # One trace a model, named in full on the plot and in the legend: two β = 1 models stay two names.
+    for (name, beta, r, d), colour in zip(points, palette(max(1, len(points)))):
+        label = model_label(name, "vae", beta)
+        fig.add_trace(
+            go.Scatter(
+                x=[r],
+                y=[d],
+                mode="markers+text",
+                text=[label],
+                # Labels of the right half go left of their point: a long name must not run off the figure.
+                textposition="top left" if r > (lo + hi) / 2 else "top right",
+                customdata=[[label, -(r + d)]],
+                hovertemplate="%{customdata[0]}<br>rate %{x:.2f} nats<br>distortion %{y:.2f} nats"
+                "<br>ELBO %{customdata[1]:.2f}<extra></extra>",
+                marker={"size": 12, "color": colour},
+                name=label,
+            )
         )
-    )
     for name, d in ae_lines:
         fig.add_hline(
             y=d,
@@ -181,8 +255,9 @@ def rate_distortion_figure(
         height=height,
         margin={**MARGIN, "t": 40},
         title="One point a model; dotted lines: equal ELBO (D + R = −ELBO)",
-        xaxis={"title": "rate R = KL(q(z|x) ‖ N(0, I)), nats", "range": [lo, hi]},
-        yaxis={"title": "distortion D = −E_q[log p(x|z)], nats", "range": [min(ys) - pad, max(ys) + pad]},
+        xaxis={"title": RATE_TITLE, "range": [lo, hi]},
+        yaxis={"title": DISTORTION_TITLE, "range": [min(ys) - pad, max(ys) + pad]},
+        legend={"orientation": "h", "y": -0.2},
     )
     return fig
 
@@ -218,6 +293,7 @@ def kl_bars_figure(series: Sequence[tuple[str, np.ndarray]], threshold: float, h
         xanchor="right",
         yanchor="bottom",
     )
+    decades = np.arange(np.log10(floor), np.ceil(np.log10(top) + 0.3) + 1)
     fig.update_layout(
         height=height,
         margin={**MARGIN, "t": 40},
@@ -228,7 +304,9 @@ def kl_bars_figure(series: Sequence[tuple[str, np.ndarray]], threshold: float, h
             "title": "KL (nats, log scale)",
             "type": "log",
             "range": [np.log10(floor), np.log10(top) + 0.3],
-            "exponentformat": "none",
+            # Round ticks, one a decade: plotly's own on a short log axis read like 0.24 / 0.873 / 1.505.
+            "tickvals": [float(10**e) for e in decades],
+            "ticktext": [f"{10**e:g}" for e in decades],
         },
         legend={"orientation": "h", "y": -0.25},
     )

@@ -3,6 +3,7 @@ noise clouds cover the path while the AE's points leave it bare (services.moons)
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 
 import numpy as np
@@ -11,9 +12,13 @@ import streamlit as st
 import torch
 from plotly.subplots import make_subplots
 
+import services.moons
+from services.disk_cache import cached, digest, source_of
+from services.explore import Codes
 from services.maps import ellipse_axes
 from services.moons import MOON_FIT_LIMIT, MoonFit, MoonPlane, fit_moons, moon_plane, story
 from ui.figures import MARGIN, ellipse_trace
+from vae.checkpoint import Checkpoint
 from vae.data import PHASE_NAMES, phase_class
 from vae.models import VAE
 
@@ -21,10 +26,19 @@ from vae.models import VAE
 PHASE_COLOURS = ["#4c4c66", "#6a5acd", "#1f77b4", "#17becf", "#f2c14e", "#ff7f0e", "#d62728", "#9467bd"]
 
 
-@st.cache_data(show_spinner="Fitting a moon to every frame…", max_entries=64)
+def _moons_code() -> str:
+    """The source the fits and planes depend on: this module's moons services and the module that
+    renders and fits moons (read through services.moons, so that a test's stand-in changes no key)."""
+    modules = dict.fromkeys([services.moons, inspect.getmodule(services.moons.fit_moons)])
+    return source_of(*modules) + np.__version__
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
 def fit_frames(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`services.moons.fit_moons` of frames (N, 1, S, S), cached by their pixels: (phase, error, side)."""
-    f = fit_moons(torch.from_numpy(frames))
+    """:func:`services.moons.fit_moons` of frames (N, 1, S, S), cached by their pixels, in memory and on
+    disk (the default path's frames are the same in every session): (phase, error, side)."""
+    key = f"{digest(frames)}:{_moons_code()}"
+    f = cached(MoonFit, "moonfit", key, lambda: fit_moons(torch.from_numpy(frames)))
     return f.phase.numpy(), f.error.numpy(), f.side_clear.numpy()
 
 
@@ -44,18 +58,9 @@ def row_caption(fit: MoonFit) -> str:
     return " · ".join(fit.caption(i) for i in range(len(fit.phase)))
 
 
-@st.cache_resource(show_spinner="Encoding the data's q(z|x)…", max_entries=16)
-def _posteriors(key: str, _model: VAE, _x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """:func:`_encode`, cached under ``key`` (checkpoint and images)."""
-    return _encode(_model, _x)
-
-
-def _encode(model: VAE, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Means and sigmas (N, D) of q(z|x) for images x (sigma None for an AE)."""
-    model.eval()
-    with torch.no_grad():
-        q = model.encode(x.to(model.device))
-    return q.mean.cpu(), None if q.deterministic else q.std.cpu()
+def step_names(n: int) -> list[str]:
+    """The n steps of a path as the table and the hover name them: A, 1, ..., n - 2, B."""
+    return ["A"] + [str(i) for i in range(1, n - 1)] + ["B"]
 
 
 def _panel(fig: go.Figure, col: int, plane: MoonPlane, show_legend: bool) -> None:
@@ -92,14 +97,16 @@ def _panel(fig: go.Figure, col: int, plane: MoonPlane, show_legend: bool) -> Non
                 plane.path[[0, -1]], ellipse_axes(plane.end_covs), k, f"±{k:g}σ of A and B", red, showlegend=show_legend
             )
             fig.add_trace(trace, **where)
+    steps = step_names(len(plane.path))
     if plane.covered is not None:
         colour = ["#2ca02c" if c > 0 else "#000000" for c in plane.covered]
-        hover = [f"step {i}: inside the 95% noise region of {c} data codes" for i, c in enumerate(plane.covered)]
+        hover = [f"step {s}: inside the 95% noise region of {c} data codes" for s, c in zip(steps, plane.covered)]
     else:
         ratio = plane.nearest / max(plane.spacing, 1e-12)
         colour = ["#000000"] * len(plane.path)
-        hover = [f"step {i}: {r:.1f}× the codes' usual spacing from the nearest code" for i, r in enumerate(ratio)]
-    labels = ["A"] + [str(i) for i in range(1, len(plane.path) - 1)] + ["B"]
+        hover = [f"step {s}: {r:.1f}× the codes' usual spacing from the nearest code" for s, r in zip(steps, ratio)]
+    # Only the ends are written on the plot: nine numbers crowd it (the hover and the table name the steps).
+    labels = ["A"] + [""] * (len(plane.path) - 2) + ["B"]
     fig.add_trace(
         go.Scatter(
             x=plane.path[:, 0],
@@ -107,6 +114,7 @@ def _panel(fig: go.Figure, col: int, plane: MoonPlane, show_legend: bool) -> Non
             mode="lines+markers+text",
             text=labels,
             textposition="top center",
+            textfont={"size": 14},
             name="path",
             showlegend=show_legend,
             hovertext=hover,
@@ -132,19 +140,17 @@ def plane_figure(planes: Sequence[tuple[str, MoonPlane]]) -> go.Figure:
     return fig
 
 
+@torch.no_grad()
 def plane_of(
-    key: str,
-    model: VAE,
-    ref_x: torch.Tensor,
-    ref_phase: torch.Tensor,
-    xa: torch.Tensor,
-    xb: torch.Tensor,
-    z: torch.Tensor,
+    model: VAE, codes: Codes, ref_phase: torch.Tensor, xa: torch.Tensor, xb: torch.Tensor, z: torch.Tensor
 ) -> MoonPlane:
-    """A model's plane for a path z (S, D) between the codes of xa and xb, among the reference images' codes."""
-    mean, std = _posteriors(key, model, ref_x)
-    end_std = _encode(model, torch.stack([xa, xb]))[1]
-    return moon_plane(mean, std, ref_phase[: len(mean)], z, end_std)
+    """A model's plane for a path z (S, D) between the codes of xa and xb, among the reference images'
+    codes (their phases (N,)); kept on disk by its inputs (the default path's is the same in every session)."""
+    model.eval()
+    q = model.encode(torch.stack([xa, xb]).to(model.device))
+    end_std = None if q.deterministic else q.std.cpu()
+    key = f"{digest(codes.mean, codes.std, ref_phase, z, end_std)}:{_moons_code()}"
+    return cached(MoonPlane, "moonplane", key, lambda: moon_plane(codes.mean, codes.std, ref_phase, z, end_std))
 
 
 def verdict(title: str, fit: MoonFit, kind: str) -> str:
@@ -169,7 +175,7 @@ def verdict(title: str, fit: MoonFit, kind: str) -> str:
 def step_table(fits_by_title: Sequence[tuple[str, MoonFit]], planes: Sequence[tuple[str, MoonPlane]]) -> dict:
     """Per step of the path: each model's fitted frame, and (VAE) whose noise covers it, (AE) how bare it is."""
     n = len(fits_by_title[0][1].phase)
-    table: dict[str, list] = {"step": ["A"] + [str(i) for i in range(1, n - 1)] + ["B"]}
+    table: dict[str, list] = {"step": step_names(n)}
     for (title, fit), (_, plane) in zip(fits_by_title, planes):
         title = title.split(" · ")[0]  # "VAE" or "AE": the full titles are the planes' and the verdicts'
         table[f"{title} frame"] = [fit.caption(i) for i in range(n)]
@@ -185,19 +191,21 @@ def step_table(fits_by_title: Sequence[tuple[str, MoonFit]], planes: Sequence[tu
 
 
 def moon_argument(
-    paths: Sequence[tuple[str, str, VAE, torch.Tensor]],
+    paths: Sequence[tuple[str, str, Checkpoint, torch.Tensor]],
+    codes: Sequence[Codes],
     row_fits: Sequence[MoonFit],
     xa: torch.Tensor,
     xb: torch.Tensor,
-    ref_x: torch.Tensor,
     ref_phase: torch.Tensor,
 ) -> None:
-    """The section: the planes, the verdicts and the step table, for paths (title, key, model, z (S, D))."""
+    """The section, for paths (title, key, checkpoint, z (S, D)) among each model's reference codes
+    (phases (N,)): the planes, the verdicts and the step table."""
     st.subheader("The moon argument, in the latent space")
-    planes = [(t, plane_of(key, m, ref_x, ref_phase, xa, xb, z)) for t, key, m, z in paths]
+    with st.spinner("Laying out the path among the training codes and their noise…"):
+        planes = [(t, plane_of(ck.model, c, ref_phase, xa, xb, z)) for (t, _, ck, z), c in zip(paths, codes)]
     st.plotly_chart(plane_figure(planes), key="ip_moon_plane")
-    for (title, _, model, _), fit in zip(paths, row_fits):
-        st.markdown(verdict(title, fit, model.config.kind))
+    for (title, _, ckpt, _), fit in zip(paths, row_fits):
+        st.markdown(verdict(title, fit, ckpt.config.kind))
     st.dataframe(step_table(list(zip([p[0] for p in paths], row_fits)), planes), key="ip_moon_steps", hide_index=True)
     st.caption(
         f"A frame fits a moon when the data set's own renderer, fitted to it, leaves an RMS error ≤ {MOON_FIT_LIMIT}"

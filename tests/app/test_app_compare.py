@@ -30,6 +30,17 @@ def chart(at: AppTest, key: str) -> dict:
     return json.loads(c.proto.spec)
 
 
+def scoped(at: AppTest, kind: str, name: str):
+    """The one widget of ``kind`` whose key is ``name``, scoped to a model (ui.state.scoped) or not."""
+    (w,) = [w for w in getattr(at, kind) if (w.key or "").split("@")[0] == name]
+    return w
+
+
+def points(rd: dict) -> list[str]:
+    """The labels of the rate–distortion plot's points, in drawing order (by rate)."""
+    return [t for p in rd["data"] if p.get("mode") == "markers+text" for t in p["text"]]
+
+
 def n_images(at: AppTest) -> int:
     return sum(len(img.proto.imgs) for img in at.get("image"))
 
@@ -37,7 +48,7 @@ def n_images(at: AppTest) -> int:
 def run(models: list[str] | None = None) -> AppTest:
     at = open_app(PAGE, timeout=300)
     if models is not None:
-        at.multiselect(key="cmp_models").set_value(models).run()
+        scoped(at, "multiselect", "cmp_models").set_value(models).run()
         no_exception(at)
     return at
 
@@ -45,7 +56,7 @@ def run(models: list[str] | None = None) -> AppTest:
 def test_the_sweep_is_shown_side_by_side_by_default():
     at = run()
     assert not at.error
-    assert at.multiselect(key="cmp_models").value == SWEEP
+    assert scoped(at, "multiselect", "cmp_models").value == SWEEP
     rows = at.dataframe[0].value
     assert list(rows["model"]) == SWEEP and list(rows["β"]) == ["0.5", "1", "4"]
     rate = [float(v) for v in rows["rate KL"]]
@@ -55,8 +66,7 @@ def test_the_sweep_is_shown_side_by_side_by_default():
     used = [int(v.split(" / ")[0]) for v in rows["active units"]]
     assert used[0] >= used[1] >= used[2]
     rd = chart(at, "cmp_rd")
-    (points,) = [t for t in rd["data"] if t.get("mode") == "markers+text"]
-    assert points["text"] == ["β = 4", "β = 1", "β = 0.5"]  # by rate
+    assert points(rd) == [f"{n} · β = {b}" for n, b in zip(SWEEP[::-1], ("4", "1", "0.5"))]  # by rate, each named
     assert "rate" in rd["layout"]["xaxis"]["title"]["text"] and "distortion" in rd["layout"]["yaxis"]["title"]["text"]
     kl = chart(at, "cmp_kl")
     assert [t["name"] for t in kl["data"]] == [f"{n} · β = {b}" for n, b in zip(SWEEP, ("0.5", "1", "4"))]
@@ -67,12 +77,12 @@ def test_the_sweep_is_shown_side_by_side_by_default():
     assert gap == pytest.approx([i - e for i, e in zip(iwae, elbo)], abs=0.011)
     mc = at.dataframe[1].value
     assert list(mc["model"]) == [f"{n} · β = {b}" for n, b in zip(SWEEP, ("0.5", "1", "4"))]
-    assert at.select_slider(key="cmp_mc_L").value == 10
+    assert scoped(at, "select_slider", "cmp_mc_L").value == 10
     sd_10 = [float(v) for v in mc["MC spread (sd)"]]
     assert all(v > 0 for v in sd_10)
     # Both estimates estimate each model's ELBO: near the table's (other images, so only roughly).
     assert all(abs(float(a) - float(b)) < 10 for a, b in zip(mc["MC estimate, L=10"], mc["closed-form-KL estimate"]))
-    at.select_slider(key="cmp_mc_L").set_value(100).run()
+    scoped(at, "select_slider", "cmp_mc_L").set_value(100).run()
     no_exception(at)
     mc = at.dataframe[1].value
     assert "MC estimate, L=100" in mc.columns
@@ -120,13 +130,30 @@ def test_mixed_shapes_are_refused_with_one_message(tmp_path, monkeypatch):
 def test_one_model_asks_for_another_and_the_seed_redraws_only_the_pictures():
     at = run(["moons-vae"])
     assert any("Pick two to four models" in i.value for i in at.info) and not at.get("plotly_chart")
-    at.multiselect(key="cmp_models").set_value(["moons-vae", "moons-vae-beta4"]).run()
+    scoped(at, "multiselect", "cmp_models").set_value(["moons-vae", "moons-vae-beta4"]).run()
     no_exception(at)
     table = at.dataframe[0].value.to_dict()
     urls = [i.url for img in at.get("image") for i in img.proto.imgs]
-    at.number_input(key="cmp_seed").set_value(1).run()
+    scoped(at, "number_input", "cmp_seed").set_value(1).run()
     no_exception(at)
     assert at.dataframe[0].value.to_dict() == table  # the numbers are over fixed test images
     after = [i.url for img in at.get("image") for i in img.proto.imgs]
     assert after[0] != urls[0]  # other test images
     assert after[-3:] == urls[-3:]  # the interpolation keeps its ends
+
+
+def test_a_model_switch_starts_from_the_new_models_own_choices_and_names_every_point():
+    if not all((ROOT / "checkpoints" / f"{n}.safetensors").exists() for n in ("mnist-vae-conv", "mnist-vae-2d")):
+        pytest.skip("the MNIST checkpoints are not committed")
+    at = run(["moons-vae", "moons-ae"])
+    scoped(at, "select_slider", "cmp_mc_L").set_value(100).run()
+    assert "MC estimate, L=100" in at.dataframe[1].value.columns
+    at.selectbox(key="model_picker").set_value("mnist-vae-conv").run()  # the sidebar's model: MNIST now
+    no_exception(at)
+    assert not at.error
+    # The moons models, and the L chosen for them, are not carried over: MNIST's own defaults show.
+    assert scoped(at, "multiselect", "cmp_models").value == ["mnist-vae-conv", "mnist-vae-2d"]
+    assert scoped(at, "select_slider", "cmp_mc_L").value == 10
+    assert "MC estimate, L=10" in at.dataframe[1].value.columns
+    # Two β = 1 models: each point is named by its model, not only by its β.
+    assert sorted(points(chart(at, "cmp_rd"))) == ["mnist-vae-2d · β = 1", "mnist-vae-conv · β = 1"]

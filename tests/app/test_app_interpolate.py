@@ -31,6 +31,12 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+def scoped(at: AppTest, kind: str, name: str):
+    """The one widget of ``kind`` (say "selectbox") whose key is ``name`` scoped to a model (ui.state.scoped)."""
+    (w,) = [w for w in getattr(at, kind) if (w.key or "").split("@")[0] == name]
+    return w
+
+
 def rows(at: AppTest) -> list[str]:
     """The titles of the image rows, in order."""
     heads = [m.value for m in at.markdown if m.value.startswith("**") and m.value.endswith("**")]
@@ -77,8 +83,8 @@ def test_default_is_the_full_moon_to_first_quarter_example(app):
     a, b = ENDPOINT.match(pics[0][0]), ENDPOINT.match(pics[1][0])
     assert a and a.group(1) == "full moon"
     assert b and b.group(1) == "first quarter"
-    assert app.selectbox(key="ip_a_label").value == PHASE_NAMES.index("full moon")
-    assert app.selectbox(key="ip_b_label").value == PHASE_NAMES.index("first quarter")
+    assert scoped(app, "selectbox", "ip_a_label").value == PHASE_NAMES.index("full moon")
+    assert scoped(app, "selectbox", "ip_b_label").value == PHASE_NAMES.index("first quarter")
     assert rows(app) == ROWS  # the VAE's row, its AE partner's, then the cross-fade
     assert len({url for _, url in pics}) == len(pics)  # five different images
 
@@ -127,7 +133,7 @@ def test_slerp_changes_the_latent_paths_only(app):
 
 def test_random_endpoint(app):
     before = pictures(app)
-    app.radio(key="ip_a_src").set_value("random").run()
+    scoped(app, "radio", "ip_a_src").set_value("random").run()
     no_exception(app)
     assert not app.error
     first = pictures(app)
@@ -136,13 +142,13 @@ def test_random_endpoint(app):
     assert first[1] == before[1]  # B stays
     assert rows(app) == ROWS
     assert len(phase_captions(app)) == len(ROWS)
-    app.button(key="ip_a_reroll").click().run()
+    scoped(app, "button", "ip_a_reroll").click().run()
     no_exception(app)
     second = pictures(app)
     assert second[0] != first[0] and ENDPOINT.match(second[0][0])
     assert second[1] == before[1]
 
-    app.radio(key="ip_b_src").set_value("random").run()
+    scoped(app, "radio", "ip_b_src").set_value("random").run()
     no_exception(app)
     both = pictures(app)
     assert both[0] == second[0] and both[1] != before[1] and ENDPOINT.match(both[1][0])
@@ -157,7 +163,8 @@ def test_the_moon_argument_in_the_latent_plane(app):
     names = {t.get("name") for t in plane["data"]}
     assert {"±1σ of A and B", "±2σ of A and B", "±1σ of q(z|x), codes near the path", "path"} <= names
     paths = [t for t in plane["data"] if t.get("name") == "path"]
-    assert [p["text"] for p in paths] == [["A", *map(str, range(1, 8)), "B"]] * 2
+    assert [p["text"] for p in paths] == [["A", *[""] * 7, "B"]] * 2  # only the ends are written on the plot
+    assert [h.split(":")[0] for h in paths[0]["hovertext"]] == [f"step {s}" for s in ["A", *map(str, range(1, 8)), "B"]]
     verdicts = [m.value for m in app.markdown if m.value.startswith(("**VAE · moons-vae**:", "**AE · moons-ae**:"))]
     assert verdicts[0].startswith("**VAE · moons-vae**: 7 of 7 in-between frames fit a moon")
     assert re.search(
@@ -174,10 +181,10 @@ def test_the_moon_argument_in_the_latent_plane(app):
 
 
 def test_the_prior_density_is_charted_for_the_vae_only(app):
-    app.selectbox(key="ip_metric").set_value("log N(z; 0, I)").run()
+    scoped(app, "selectbox", "ip_metric").set_value("log N(z; 0, I)").run()
     no_exception(app)
     assert chart_lengths(app) == {"VAE · moons-vae": 9}  # an AE has no prior; a cross-fade no code
-    app.selectbox(key="ip_metric").set_value("distance to nearest training code").run()
+    scoped(app, "selectbox", "ip_metric").set_value("distance to nearest training code").run()
     assert chart_lengths(app) == {"VAE · moons-vae": 9, "AE · moons-ae": 9}
 
 
@@ -268,3 +275,57 @@ def test_without_the_runtime_the_server_decodes_t(no_runtime):
     no_exception(at)
     assert re.match(r"At t = 0\.000: VAE · moons-vae: (full moon|gibbous) (9\d|100)% lit", released(at)[0])
     assert pictures(at)[2][1] != pics[2][1]
+
+
+# --------------------------------------------------------------------------- state after a model switch
+
+
+ENDS = ("ip_a_src", "ip_a_label", "ip_b_src", "ip_b_label", "ip_metric")
+
+
+def shown(at: AppTest) -> dict[str, object]:
+    """What the end pickers and the chart's measure show, by widget name; and the ends' captions."""
+    kinds = {"ip_a_src": "radio", "ip_b_src": "radio", "ip_metric": "selectbox"}
+    out: dict[str, object] = {}
+    for n in ENDS:
+        found = [w.value for w in getattr(at, kinds.get(n, "selectbox")) if (w.key or "").split("@")[0] == n]
+        out[n] = found[0] if found else None  # a picker the page does not show
+    out["captions"] = [cap for cap, _ in pictures(at)[:2]]
+    return out
+
+
+def test_a_model_switch_shows_the_new_models_own_ends():
+    fresh = page_on_model(PAGE, "mnist-vae-conv")  # what a session on that model shows
+    at = run_page(PAGE)  # moons-vae, the default: A is a full moon
+    scoped(at, "radio", "ip_b_src").set_value("random").run()
+    scoped(at, "selectbox", "ip_metric").set_value("log N(z; 0, I)").run()
+    at.selectbox(key="model_picker").set_value("mnist-vae-conv").run()
+    no_exception(at)
+    assert not at.error
+    assert shown(at) == shown(fresh)  # no moon's label, source or measure carried over to MNIST
+    label = scoped(at, "selectbox", "ip_a_label")
+    assert label.options == [str(i) for i in range(10)] and label.value == int(label.value)
+
+
+def test_both_ends_are_measured_alike_where_the_reference_is_the_test_set():
+    from ui.common import load_data
+
+    at = page_on_model(PAGE, "mnist-vae-conv")  # no training digits here: the reference is the test set
+    data, _ = load_data("mnist", None, 28, 1)
+    b_label = scoped(at, "selectbox", "ip_b_label").value
+    (idx,) = [n for n in at.number_input if (n.key or "").split("@")[0] == "ip_b_idx"]
+    idx.set_value(idx.max).run()  # B: the last test digit of its label, past the first 5,000
+    no_exception(at)
+    ia, ib = (int(cap.split("#")[1]) for cap, _ in pictures(at)[:2])
+    assert ib > 5000 and int(data.test_y[ib]) == b_label
+    (chart,) = [c for c in at_charts(at)]
+    (fade,) = [t for t in chart["data"] if t["name"] == "pixel cross-fade"]
+    y = fade["y"]
+    if isinstance(y, dict):
+        y = np.frombuffer(base64.b64decode(y["bdata"]), dtype=np.dtype(y["dtype"]))
+    flat = data.test_x[:5000].reshape(5000, -1)
+    ends = data.test_x[[ia, ib]].reshape(2, -1)
+    others = flat[~(flat[:, None] == ends[None]).all(-1).any(1)]  # the reference, less A and B
+    for end, d in ((ia, y[0]), (ib, y[-1])):  # the cross-fade's ends are A and B themselves
+        expect = float(torch.cdist(data.test_x[end].reshape(1, -1), others).min()) / 28
+        assert d > 0 and d == pytest.approx(expect, rel=1e-4)  # to the nearest *other* test image, at both ends

@@ -126,3 +126,22 @@ def test_every_model_gets_the_same_prior_codes_and_reconstructs_the_same_images(
             torch.testing.assert_close(prior_samples(model, n, seed), model.decode(z))
             x = moons.test_x[:4]
             torch.testing.assert_close(reconstructions(model, x), model.decode(model.encode(x).mean))
+
+
+def test_measures_are_kept_on_disk_and_read_back_as_they_were(moons, pair, tmp_path, monkeypatch):
+    import services.compare as compare
+
+    monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path))
+    x = moons.test_x[:8]
+    first = [compare.measure_kept(f"{n}:1.0", n, m, x, iwae_k=5) for n, m in (("v", pair[0]), ("a", pair[2]))]
+    assert sorted(p.name.split("-")[0] for p in tmp_path.iterdir()) == ["measure", "measure"]
+    with monkeypatch.context() as mp:
+        mp.setattr(compare, "split_terms", lambda *a, **k: pytest.fail("measured again"))
+        again = [compare.measure_kept(f"{n}:1.0", n, m, x, iwae_k=5) for n, m in (("v", pair[0]), ("a", pair[2]))]
+    for a, b in zip(again, first):  # a new session reads back what the first one measured, Nones as Nones
+        assert a.kl_dims.dtype == b.kl_dims.dtype and torch.equal(a.kl_dims, b.kl_dims)
+        assert {**vars(a), "kl_dims": None} == {**vars(b), "kl_dims": None}
+    assert (again[1].rate, again[1].elbo, again[1].iwae, again[1].active_units) == (None, None, None, None)
+    compare.measure_kept("v:2.0", "v", pair[0], x, iwae_k=5)  # the file changed (another mtime): measured anew
+    compare.measure_kept("v:1.0", "v", pair[0], x[:4], iwae_k=5)  # other images: measured anew
+    assert len(list(tmp_path.iterdir())) == 4

@@ -252,3 +252,62 @@ def test_gif_bytes_is_an_animated_looping_gif_played_forward_then_back(n, frames
     assert img.size == (56, 56)
     assert img.info.get("loop") == 0
     assert img.info.get("duration") == 120
+
+
+# --------------------------------------------------------------------------- paths between two images
+
+
+def test_the_reference_leaves_out_both_ends_whether_they_are_among_it_or_not(moons):
+    from vae_helpers import make_dataset
+
+    from services.explore import reference_for
+
+    x = moons.train_x[:40]
+    data = make_dataset(x, n_test=0)  # 40 training images
+    data = type(data)("toy", x[:0], data.train_y[:0], x, data.train_y, ["only"])  # no training split: the test one
+    ref = reference_for(data, torch.stack([x[3], moons.test_x[0]]))  # A is one of them, B (an upload, say) is not
+    assert ref.split == "test" and ref.images == "test" and ref.n_ends == 1
+    assert 3 not in ref.index.tolist() and len(ref.x) == 39
+    assert torch.equal(ref.x, x[ref.index])
+    d = pixel_distance(torch.stack([x[3], moons.test_x[0]]), ref.x)
+    assert (d > 0).all()  # A is measured to the nearest *other* image, as B is
+    cut = reference_for(data, x[:2], limit=10)
+    assert cut.index.tolist() == list(range(2, 10))  # the first `limit`, less the ends
+
+
+def test_paths_between_measures_every_row_against_the_same_reference(moons, tiny_model):
+    from services.explore import encode_all, paths_between, reference_for
+
+    data = moons
+    xa, xb = data.test_x[0], data.test_x[1]
+    ref = reference_for(data, torch.stack([xa, xb]), limit=50)
+    codes = encode_all(tiny_model, ref.x)
+    assert codes.mean.shape == codes.std.shape == (50, 2)
+    rows = paths_between([("VAE · t", tiny_model, codes.mean)], xa, xb, 5, "linear", ref, "fade")
+    assert [r.title for r in rows] == ["VAE · t", "fade"] and rows[1].z is None
+    key = "pixel distance to nearest training image"
+    assert sorted(rows[0].metrics) == sorted([key, "distance to nearest training code", "log N(z; 0, I)"])
+    assert list(rows[1].metrics) == [key]
+    ends = pixel_distance(torch.stack([xa, xb]), ref.x).numpy()
+    assert rows[1].metrics[key][[0, -1]] == pytest.approx(ends)  # the cross-fade's ends are A and B
+
+
+def test_example_ends_are_the_moon_pair_on_moons_else_two_labels(moons):
+    from services.explore import example_ends
+
+    assert example_ends(moons, True) == moon_pair(moons.test_x, moons.extra["test_phase"])
+    a, b = example_ends(moons, False)
+    assert a == 0 and moons.test_y[b] != moons.test_y[0] and (moons.test_y[1:b] == moons.test_y[0]).all()
+
+
+def test_codes_are_kept_on_disk(moons, tiny_model, tmp_path, monkeypatch):
+    import services.explore as explore
+
+    monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path))
+    x = moons.train_x[:30]
+    first = explore.encoded("tiny:1.0|moons|train", tiny_model, x)
+    with monkeypatch.context() as mp:
+        mp.setattr(tiny_model, "encode", lambda *a: pytest.fail("encoded again"))
+        again = explore.encoded("tiny:1.0|moons|train", tiny_model, x)
+    assert torch.equal(again.mean, first.mean) and torch.equal(again.std, first.std)
+    assert [p.name.split("-")[0] for p in tmp_path.iterdir()] == ["codes"]

@@ -74,3 +74,20 @@ def test_live_decoding_can_be_turned_off(tmp_path, tiny_model, monkeypatch):
     assert not d.available and "VAE_LIVE_DECODE=0" in d.reason and not (static / "models").exists()
     monkeypatch.setenv("VAE_LIVE_DECODE", "1")
     assert live.live_decoder(tiny_model, static).available
+
+
+def test_a_new_process_finds_the_export_without_exporting_again(tmp_path, tiny_model, monkeypatch):
+    import pytest
+
+    static = _static(tmp_path / "static")
+    monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path / "cache"))
+    first = live.decoder_file(tiny_model, static)
+    real = live.decoder_onnx
+    monkeypatch.setattr(live, "decoder_onnx", lambda m: pytest.fail("exported again"))
+    assert live.decoder_file(tiny_model, static) == first  # found by the decoder's weights: no export
+    monkeypatch.setattr(live, "decoder_onnx", real)
+    first.unlink()  # the file is gone: exported anew, never a dangling name
+    assert live.decoder_file(tiny_model, static) == first and first.is_file()
+    with torch.no_grad():
+        next(tiny_model.decoder.parameters()).add_(1.0)
+    assert live.decoder_file(tiny_model, static) != first  # other weights: another decoder, exported anew

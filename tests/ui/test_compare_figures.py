@@ -10,12 +10,13 @@ from services.compare import Measured
 from ui.compare import kl_bars_figure, model_label, rate_distortion_figure, spread_table, table
 
 
-def test_rate_distortion_points_are_labelled_with_beta_and_an_ae_is_a_line():
+def test_rate_distortion_points_are_named_by_model_and_beta_and_an_ae_is_a_line():
     fig = rate_distortion_figure([("b4", 4.0, 3.0, 150.0), ("b05", 0.5, 14.0, 140.0)], [("ae", 134.5)])
-    (points,) = [t for t in fig.data if t.mode == "markers+text"]
-    assert list(points.text) == ["β = 4", "β = 0.5"]
-    assert list(points.x) == [3.0, 14.0] and list(points.y) == [150.0, 140.0]
-    assert [list(c) for c in points.customdata] == [["b4", -153.0], ["b05", -154.0]]  # ELBO = −(D + R)
+    points = [t for t in fig.data if t.mode == "markers+text"]
+    assert [list(p.text) for p in points] == [["b4 · β = 4"], ["b05 · β = 0.5"]]
+    assert [p.name for p in points] == ["b4 · β = 4", "b05 · β = 0.5"]  # the legend names them too
+    assert [(p.x[0], p.y[0]) for p in points] == [(3.0, 150.0), (14.0, 140.0)]
+    assert [list(p.customdata[0]) for p in points] == [["b4 · β = 4", -153.0], ["b05 · β = 0.5", -154.0]]  # ELBO
     lines = [t for t in fig.data if t.mode == "lines"]
     for (_, _, r, d), line in zip([("b4", 4.0, 3.0, 150.0), ("b05", 0.5, 14.0, 140.0)], lines):
         assert line.x[0] + line.y[0] == pytest.approx(r + d)  # a line of equal ELBO through the point
@@ -68,3 +69,50 @@ def test_the_table_and_labels_say_what_an_ae_lacks():
     assert rows[1]["β"] == "— (AE)" and rows[1]["ELBO"] == rows[1]["IWAE (k=100)"] == rows[1]["rate KL"] == "—"
     assert rows[1]["gap IWAE − ELBO"] == "—"
     assert model_label("v", "vae", 0.5) == "v · β = 0.5" and model_label("a", "ae", 1.0) == "a · AE"
+
+
+def test_two_models_of_one_beta_are_two_names():
+    fig = rate_distortion_figure([("conv", 1.0, 25.0, 80.0), ("2d", 1.0, 7.0, 135.0)])
+    labels = [t.text[0] for t in fig.data if t.mode == "markers+text"]
+    assert labels == ["conv · β = 1", "2d · β = 1"]
+
+
+def test_axis_titles_carry_no_raw_notation():
+    fig = rate_distortion_figure([("b", 1.0, 3.0, 150.0)])
+    titles = [fig.layout.xaxis.title.text, fig.layout.yaxis.title.text]
+    assert not [t for t in titles if "_" in t or "E_q" in t]  # "−E_q[log p(x|z)]" was written raw
+    assert "<sub>q(z | x)</sub>" in titles[1]
+
+
+def test_kl_ticks_are_round_decades():
+    fig = kl_bars_figure([("m · β = 1", np.array([1.505, 0.873, 0.24]))], threshold=0.01)
+    axis = fig.layout.yaxis
+    assert list(axis.ticktext) == ["0.0001", "0.001", "0.01", "0.1", "1", "10"]
+    assert list(axis.tickvals) == pytest.approx([1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0])
+    lo, hi = axis.range
+    assert lo == pytest.approx(-4) and hi > np.log10(1.505)  # the largest bar fits
+
+
+def test_the_default_models_follow_the_active_model():
+    from types import SimpleNamespace
+
+    from services.compare import Candidate
+    from ui.compare import Pick, default_labels
+
+    def pick(name, beta=1.0, dataset="moons", kind="vae", recipe="r"):
+        c = Candidate(name, dataset, (1, 28, 28), kind, beta, (dataset, recipe))
+        return Pick(name, SimpleNamespace(name=name, source="committed"), c)
+
+    ps = [pick("m"), pick("m4", 4.0), pick("m05", 0.5), pick("ae", kind="ae"), pick("conv", dataset="mnist")]
+    ps.append(pick("2d", dataset="mnist", recipe="other"))
+    options = {p.label: p for p in ps}
+    assert default_labels(options, "m") == ["m05", "m", "m4"]  # the sweep, by β
+    assert default_labels(options, "ae") == ["m05", "m", "m4", "ae"]  # the sweep of its data set, and itself
+    assert default_labels(options, "conv") == ["conv", "2d"]  # no sweep on MNIST: itself and one alike
+    assert default_labels(options, "uploaded") == ["m05", "m", "m4"]  # not among the options: the sweep
+
+
+def test_labels_on_the_right_half_are_written_leftwards():
+    fig = rate_distortion_figure([("low", 4.0, 1.0, 150.0), ("a-long-model-name", 0.5, 14.0, 140.0)])
+    pos = [t.textposition for t in fig.data if t.mode == "markers+text"]
+    assert pos == ["top right", "top left"]  # the rightmost label stays inside the figure

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from services.moons import MoonFit, MoonPlane
@@ -39,7 +40,9 @@ def test_plane_figure_has_both_panels_with_ellipses_for_the_vae_only():
     assert names.count("±1σ of A and B") == 1 and names.count("±2σ of A and B") == 1  # the VAE's panel only
     assert names.count("path") == 2
     vae_path, ae_path = [t for t in fig.data if t.name == "path"]
-    assert list(vae_path.text) == ["A", "1", "B"] and list(ae_path.text) == ["A", "1", "B"]
+    # Only the ends are written on the plot (numbers for every step crowd it); the hover names each step.
+    assert list(vae_path.text) == ["A", "", "B"] and list(ae_path.text) == ["A", "", "B"]
+    assert [h.split(":")[0] for h in vae_path.hovertext] == ["step A", "step 1", "step B"]
     assert "inside the 95% noise region of 1 data codes" in vae_path.hovertext[1]
     assert "2.0× the codes' usual spacing" in ae_path.hovertext[1]
 
@@ -53,3 +56,31 @@ def test_verdicts_and_step_table():
     assert table["VAE: covered by (codes; share of q(z))"][1] == "1; 60% waxing gibbous"
     assert table["AE: nearest code (no noise)"][1] == "2.0× the usual spacing"
     assert table["AE frame"][1].endswith("(fit 0.130: no moon fits)")
+
+
+def test_planes_and_fits_read_back_from_disk_as_they_were():
+    from services.disk_cache import from_arrays, to_arrays
+
+    for p in (plane(True), plane(False)):  # the AE's plane has None fields
+        back = from_arrays(MoonPlane, to_arrays(p))
+        for name, value in vars(p).items():
+            got = getattr(back, name)
+            if isinstance(value, np.ndarray):
+                assert np.array_equal(got, value) and got.dtype == value.dtype
+            else:
+                assert got == value  # None, a list of phase names, a float
+    f = fit([1.0, 0.5], [0.03, 0.2])
+    back = from_arrays(MoonFit, to_arrays(f))
+    assert torch.equal(back.phase, f.phase) and torch.equal(back.side_clear, f.side_clear)
+
+
+def test_frame_fits_are_kept_on_disk(tmp_path, monkeypatch):
+    import ui.moons as moons
+
+    monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path))
+    frames = torch.rand(2, 1, 28, 28, generator=torch.Generator().manual_seed(0)).numpy()
+    first = moons.fit_frames.__wrapped__(frames)  # the function under st.cache_data
+    monkeypatch.setattr(moons, "fit_moons", lambda *a: pytest.fail("fitted again"))
+    again = moons.fit_frames.__wrapped__(frames)  # a new session
+    assert all(np.array_equal(a, b) for a, b in zip(again, first))
+    assert [p.name.split("-")[0] for p in tmp_path.iterdir()] == ["moonfit"]
