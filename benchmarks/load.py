@@ -22,6 +22,14 @@ are no errors. It is a benchmark, not a test: it never fails the shell, it repor
     .venv/bin/python benchmarks/load.py
     .venv/bin/python benchmarks/load.py --seconds 10 --sessions 1,4
     .venv/bin/python benchmarks/load.py --model mnist-vae-conv --sessions 1,4,16
+
+``--browser`` measures page opens instead, as a user waits for them: one ``streamlit run app.py`` server and N
+real browser sessions (one headless Chromium, a context each: Debian's /usr/bin/chromium through Playwright,
+as the browser tests) walking every page at once, each starting at another page. A page open is from
+``goto`` until the page's script run has finished (no skeleton, no spinner) and its title shows; the first
+walk warms the server's caches and is reported on its own line.
+
+    .venv/bin/python benchmarks/load.py --browser --sessions 1,4 --seconds 60
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 # This script times the server-side sliders (keys z_<j>); live decoding in the browser replaces them on
 # the page, and benchmarks/live_decode.py times that. The servers and AppTests started here inherit it.
+LIVE_DEFAULTED = "VAE_LIVE_DECODE" not in os.environ  # --browser serves the app as users get it: live decoding on
 os.environ.setdefault("VAE_LIVE_DECODE", "0")
 
 import contextlib  # noqa: E402
@@ -224,14 +233,105 @@ def fmt(xs: list[float]) -> str:
     return f"{statistics.median(xs):7.0f} {pct(xs, 95):7.0f}" if xs else f"{'-':>7} {'-':>7}"
 
 
+BROWSER_PAGES = ["/", "/Train", "/Latent_sliders", "/Interpolate", "/Latent_map", "/Reconstruct", "/Compare"]
+BROWSER_PAGES += ["/Mixtures"]
+APP = '[data-testid="stApp"]'
+
+
+async def _open(page, url: str) -> float:
+    """Seconds from goto until the page's script run has finished and its title shows (tests/e2e/st_browser)."""
+    t0 = time.perf_counter()
+    await page.goto(url, wait_until="domcontentloaded", timeout=TIMEOUT_S * 1e3)
+    await page.wait_for_selector(f'{APP}[data-test-connection-state="CONNECTED"]', state="attached")
+    await page.wait_for_selector(f'{APP}[data-test-script-state="notRunning"]', state="attached")
+    await page.wait_for_function(
+        """() => !document.querySelector('[data-testid="stSkeleton"], [data-testid="stSpinner"]')"""
+    )
+    await page.locator('[data-testid="stMain"] h1').first.wait_for(state="visible")
+    return time.perf_counter() - t0
+
+
+async def _walk(browser, url: str, idx: int, stop_at: float, out: list, errors: list) -> None:
+    """One browser session: open page after page (starting at page ``idx``) until ``stop_at``; (path, s)."""
+    ctx = await browser.new_context(viewport={"width": 1400, "height": 900})
+    ctx.set_default_timeout(TIMEOUT_S * 1e3)
+    page = await ctx.new_page()
+    i = idx
+    while time.perf_counter() < stop_at:
+        path = BROWSER_PAGES[i % len(BROWSER_PAGES)]
+        i += 1
+        try:
+            out.append((path, await _open(page, url + path)))
+        except Exception as e:  # noqa: BLE001 - counted and shown
+            errors.append(f"{path}: {type(e).__name__}: {str(e).splitlines()[0]}")
+    await ctx.close()
+
+
+def browser_load(counts: list[int], seconds: float) -> int:
+    """Page opens (s) with N real browser sessions against one server: warm-up walk, then N at once."""
+    import asyncio
+    import tempfile
+
+    sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+    from playwright.async_api import async_playwright
+    from st_browser import CHROMIUM, CHROMIUM_ARGS, Server
+
+    async def run(server: Server) -> list[dict]:
+        results = []
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            ctx = await browser.new_context(viewport={"width": 1400, "height": 900})
+            ctx.set_default_timeout(TIMEOUT_S * 1e3)
+            page = await ctx.new_page()
+            warm = [(path, await _open(page, server.url + path)) for path in BROWSER_PAGES]  # the caches warm
+            await ctx.close()
+            print("  warm-up walk (one session): " + ", ".join(f"{path} {t:.1f} s" for path, t in warm))
+            for n in counts:
+                opens: list = []
+                errors: list = []
+                stop_at = time.perf_counter() + seconds
+                await asyncio.gather(*(_walk(browser, server.url, i, stop_at, opens, errors) for i in range(n)))
+                results.append({"n": n, "opens": opens, "errors": errors})
+            await browser.close()
+        return results
+
+    if LIVE_DEFAULTED:
+        os.environ.pop("VAE_LIVE_DECODE")
+    with tempfile.TemporaryDirectory() as tmp:
+        server = Server(Path(tmp), Path(tmp) / "streamlit.log")
+        try:
+            up = server.wait_healthy()
+            print(f"Load (browser) · server up in {up:.1f} s · {seconds:g} s per N · {os.cpu_count()} CPUs")
+            results = asyncio.run(run(server))
+        finally:
+            server.stop()
+    print(f"  {'N':>3} {'opens':>6} {'errors':>6} {'median s':>9} {'p95 s':>7} {'max s':>7}  slowest page (median s)")
+    for r in results:
+        t = [x for _, x in r["opens"]]
+        by = {}
+        for path, x in r["opens"]:
+            by.setdefault(path, []).append(x)
+        slow = max(by.items(), key=lambda kv: statistics.median(kv[1]), default=("-", [0.0]))
+        med = f"{statistics.median(t):9.2f} {pct(t, 95):7.2f} {max(t):7.2f}" if t else f"{'-':>9} {'-':>7} {'-':>7}"
+        print(f"  {r['n']:>3} {len(t):>6} {len(r['errors']):>6} {med}  {slow[0]} ({statistics.median(slow[1]):.2f})")
+        pages = ", ".join(f"{path} {statistics.median(xs):.1f}" for path, xs in by.items())
+        print(f"        median s by page: {pages}")
+        for e in r["errors"][:5]:
+            print("    " + e)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sessions", default="1,4,16", help="comma-separated session counts (default 1,4,16)")
     ap.add_argument("--seconds", type=float, default=20.0, help="timed seconds per session count (default 20)")
     ap.add_argument("--model", default="moons-vae", help="the model picker's label (default moons-vae)")
     ap.add_argument("--upload-every", type=int, default=4, help="every k-th request is an upload (default 4)")
+    ap.add_argument("--browser", action="store_true", help="page opens with N real browser sessions instead")
     args = ap.parse_args(argv)
     counts = [int(x) for x in args.sessions.split(",") if x.strip()]
+    if args.browser:
+        return browser_load(counts, args.seconds)
 
     import torch  # after the parse: --help stays fast
 

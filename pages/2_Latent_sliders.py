@@ -35,7 +35,7 @@ def explorer() -> None:
         pad = ui_sl.server_pad(model, setup, key, shape)
     with panel:
         z = ui_sl.code_panel(model, setup, pad)
-    ui_sl.traversals(model, setup, z, key)
+    ui_sl.traversals(model, setup, z)
 
 
 explorer()

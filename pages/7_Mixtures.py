@@ -7,13 +7,13 @@ import torch
 
 from services import mixture
 from ui import mixture as ui_mx
-from ui.common import explain
+from ui.common import explain, page_header
 
-st.set_page_config(page_title="Mixtures · VAE Explorer", page_icon="🌗", layout="wide")
-st.title("From a Gaussian mixture to an infinite one")
-st.caption(
+page_header(
+    "From a Gaussian mixture to an infinite one",
     "A generative model does two things: density estimation p(x) and sampling. Left, K Gaussians; right, a VAE's "
-    "infinitely many, one per code z."
+    "infinitely many, one per code z.",
+    model=False,
 )
 
 data = ui_mx.toy()
@@ -36,40 +36,38 @@ true_ll = float(torch.log(mixture.toy_density(data.test)).mean())
 
 left, right = st.columns(2)
 with left:
-    st.subheader(f"{k} Gaussian{'s' if k > 1 else ''}: p(x) = Σ_k π_k N(x; μ_k, σ_k²)")
-    names = [f"π={w:.2f} N({m:.2f}, {s:.2f}²)" for w, m, s in zip(gm.weights, gm.means, gm.stds, strict=True)]
+    st.subheader(ui_mx.gmm_heading(k))
+    st.markdown(ui_mx.GMM_HEADING)
+    names = ui_mx.component_names(gm)
     fig = ui_mx.density_figure(data, gm_density, gm.components(data.grid), names, "Density estimation")
     st.plotly_chart(fig, key="mx_gmm_density")
-    st.metric("Test log-likelihood (nats per point)", f"{float(gm.log_prob(data.test).mean()):.3f}")
-    st.caption(
-        f"EM: {len(gm.history) - 1} steps, training log-likelihood {gm.history[0]:.3f} → {gm.history[-1]:.3f}. "
-        f"The true density scores {true_ll:.3f} on the same test points."
-    )
+    st.metric("Test log p(x)", f"{float(gm.log_prob(data.test).mean()):.3f}", help=ui_mx.TEST_LL)
+    st.caption(f"{ui_mx.em_note(gm)} The true density scores {true_ll:.3f} on the same test points.")
 with right:
-    st.subheader("Infinitely many: p(x) = ∫ N(x; μ(z), σ²) N(z; 0, 1) dz")
+    st.subheader("Infinitely many: one per z")
+    st.markdown(ui_mx.VAE_HEADING)
     names = [f"z={z:+.2f}" for z in marks.tolist()]
-    fig = ui_mx.density_figure(data, vae_density, vae_parts, names, "Density estimation (quadrature over z)")
+    fig = ui_mx.density_figure(data, vae_density, vae_parts, names, "Density (quadrature over z)")
     st.plotly_chart(fig, key="mx_vae_density")
     m1, m2 = st.columns(2)
-    m1.metric("Test log-likelihood (nats per point)", f"{float(mixture.vae_log_prob(vae, data.test).mean()):.3f}")
-    m2.metric("Test ELBO (nats per point)", f"{mixture.vae_test_elbo(vae, data.test):.3f}")
+    m1.metric("Test log p(x)", f"{float(mixture.vae_log_prob(vae, data.test).mean()):.3f}", help=ui_mx.TEST_LL)
+    m2.metric("Test ELBO", f"{mixture.vae_test_elbo(vae, data.test):.3f}", help=ui_mx.TEST_ELBO)
     st.caption(
         f"σ = {vae.sigma:.3f}; trained in {trained.seconds:.1f} s ({len(trained.history):,} Adam steps) when the "
-        f"page first opened. Thin lines: N(x; μ(z_i), σ²)/{COMPONENTS_SHOWN} at {COMPONENTS_SHOWN} prior quantiles."
+        f"page first opened. Thin lines: N(x; μ(zᵢ), σ²)/{COMPONENTS_SHOWN} at {COMPONENTS_SHOWN} prior quantiles."
     )
     st.plotly_chart(ui_mx.decoder_figure(vae, marks), key="mx_decoder")
+    st.caption(ui_mx.DECODER_NOTE)
 
 st.subheader(f"Sampling: {SAMPLES:,} draws from each model")
 left, right = st.columns(2)
 gen = torch.Generator().manual_seed(1000 + draw)
 with left:
     x = gm.sample(SAMPLES, gen)
-    title = "Pick k ~ π, then x ~ N(μ_k, σ_k²)"
-    st.plotly_chart(ui_mx.samples_figure(data, x, gm_density, title), key="mx_gmm_samples")
+    st.plotly_chart(ui_mx.samples_figure(data, x, gm_density, ui_mx.GMM_SAMPLING), key="mx_gmm_samples")
 with right:
     x = mixture.vae_sample(vae, SAMPLES, gen)
-    title = "z ~ N(0, 1), then x ~ N(μ(z), σ²)"
-    st.plotly_chart(ui_mx.samples_figure(data, x, vae_density, title), key="mx_vae_samples")
+    st.plotly_chart(ui_mx.samples_figure(data, x, vae_density, ui_mx.VAE_SAMPLING), key="mx_vae_samples")
 st.caption(f"Draw {draw + 1} (seed {1000 + draw}). Resample draws again from both models.")
 
 explain(ui_mx.EXPLAIN)

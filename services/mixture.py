@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-LOG_2PI = math.log(2 * math.pi)
+from vae.distributions import kl_per_dim, log_normal
+
 # The toy density: a right-skewed Gamma(2) bump (no finite mixture fits it exactly) and two Gaussian bumps.
 GAMMA_WEIGHT, GAMMA_SHIFT, GAMMA_SCALE = 0.5, -3.5, 0.7
 BUMPS = ((0.3, 1.5, 0.4), (0.2, 3.5, 0.55))  # (weight, mean, std)
@@ -27,7 +28,9 @@ QUADRATURE_POINTS = 2000  # prior quantiles for ∫ … p(z) dz: error far below
 
 
 def _normal_log_pdf(x: Tensor, mean: Tensor, std: Tensor) -> Tensor:
-    return -0.5 * (((x - mean) / std) ** 2 + LOG_2PI) - torch.log(std)
+    """log N(x; mean, std²) elementwise (broadcast): vae.distributions.log_normal over a last axis of one."""
+    mean, std = torch.as_tensor(mean, dtype=x.dtype), torch.as_tensor(std, dtype=x.dtype)
+    return log_normal(x[..., None], mean[..., None], 2 * torch.log(std)[..., None])
 
 
 # --------------------------------------------------------------------------- the toy data
@@ -78,12 +81,21 @@ def toy_data(n_train: int = 2000, n_test: int = 2000, seed: int = 0, grid_points
 
 @dataclass(frozen=True)
 class GaussianMixture:
-    """p(x) = Σ_k π_k N(x; μ_k, σ_k²): weights, means, stds (K,); history: mean train log p(x) per EM step."""
+    """p(x) = Σ_k π_k N(x; μ_k, σ_k²): weights, means, stds (K,); history: mean train log p(x) per EM step;
+    converged: whether EM stopped because an E-step raised the log-likelihood by less than ``tol``
+    (False: it ran out of iterations)."""
 
     weights: Tensor
     means: Tensor
     stds: Tensor
     history: tuple[float, ...] = ()
+    converged: bool = False
+    tol: float = 0.0
+
+    @property
+    def steps(self) -> int:
+        """EM steps (E and M) taken: one fewer than the log-likelihoods recorded."""
+        return max(len(self.history) - 1, 0)
 
     @property
     def k(self) -> int:
@@ -123,11 +135,13 @@ def fit_gmm(x: Tensor, k: int, iterations: int = 300, tol: float = 1e-8) -> Gaus
         torch.full((k,), float(x.std()) / k, dtype=torch.float64),
     )
     history: list[float] = []
+    converged = False
     for _ in range(iterations):
         joint = gm._joint(x)  # (N, K)
         log_px = torch.logsumexp(joint, dim=1, keepdim=True)
         history.append(float(log_px.mean()))
         if len(history) > 1 and history[-1] - history[-2] < tol:
+            converged = True
             break
         r = (joint - log_px).exp()  # E-step: responsibilities p(k | x_n), (N, K)
         nk = r.sum(0).clamp(min=1e-12)
@@ -136,7 +150,7 @@ def fit_gmm(x: Tensor, k: int, iterations: int = 300, tol: float = 1e-8) -> Gaus
         gm = GaussianMixture(nk / n, means, var.clamp(min=floor).sqrt())
     else:  # out of iterations: the history ends with the returned parameters' log-likelihood
         history.append(float(gm.log_prob(x).mean()))
-    return GaussianMixture(gm.weights, gm.means, gm.stds, tuple(history))
+    return GaussianMixture(gm.weights, gm.means, gm.stds, tuple(history), converged, tol)
 
 
 # --------------------------------------------------------------------------- the infinite mixture (a tiny VAE)
@@ -187,7 +201,7 @@ class TinyVAE(nn.Module):
             with torch.no_grad():  # σ at its ELBO maximiser for this batch: σ² = mean (x − μ(z))²
                 self.log_sigma.copy_(0.5 * torch.log(((xs[:, 0] - mu) ** 2).mean().clamp(min=1e-6)))
         rec = _normal_log_pdf(xs[:, 0], mu, self.log_sigma.exp())
-        kl = 0.5 * (m**2 + log_var.exp() - 1 - log_var)
+        kl = kl_per_dim(m, log_var)
         return rec - kl - torch.log(self.scale)  # the last term: back from standardised to data units
 
 

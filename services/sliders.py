@@ -1,5 +1,5 @@
 """What the Latent sliders page computes on the server: the order of the sliders, their ranges, the
-start codes, their labels, the mu +- sigma band of an encoded start and draws z ~ q(z|x) from it, and
+start codes, the mu +- sigma band of an encoded start and draws z ~ q(z|x) from it, and
 the traversals (one row, or a grid of every active dimension).
 
 A VAE's sliders span [-4, 4], where its prior has almost all its mass. An AE has no prior: its codes
@@ -18,8 +18,9 @@ import torch
 from torch import Tensor
 
 from services.explore import traversal
+from vae.evaluate import ACTIVE_UNIT_NATS
 
-INACTIVE = 0.01  # KL in nats (an AE: code variance) at or below which the decoder ignores a dimension
+INACTIVE = ACTIVE_UNIT_NATS  # KL in nats (an AE: code variance) at or below which the decoder ignores a dimension
 PRIOR_RANGE = 4.0  # a VAE's sliders: beyond +-4 the prior has almost no mass
 TRAVERSAL_RANGE = 3.0  # a VAE's traversals: +-3 prior standard deviations
 PAD = 0.05  # an AE's range: the test codes' span, widened by this fraction on each side
@@ -77,13 +78,6 @@ def clamp(z: Tensor, axes: Sequence[Axis]) -> Tensor:
 START_CHOICES = ("mean", "random", "image")
 
 
-def start_names(deterministic: bool) -> dict[str, str]:
-    """What each start choice is called: a VAE's come from its prior, an AE has none."""
-    if deterministic:
-        return {"mean": "mean code", "random": "random code", "image": "encoding of a test image"}
-    return {"mean": "prior mean", "random": "random prior sample", "image": "encoding of a test image"}
-
-
 def start_code(
     how: str,
     axes: Sequence[Axis],
@@ -123,10 +117,6 @@ class Band:
         """(mu - sigma, mu + sigma)."""
         return self.mu - self.sigma, self.mu + self.sigma
 
-    @property
-    def label(self) -> str:
-        return f"μ {self.mu:+.2f} ± {self.sigma:.2f}"
-
 
 def posterior_bands(mean: Tensor, std: Tensor, order: Sequence[int]) -> list[Band]:
     """The mu +- sigma band of q(z|x) for each dimension, in slider order; ``mean`` and ``std`` are (D,)."""
@@ -138,18 +128,6 @@ def posterior_draw(mean: Tensor, std: Tensor, axes: Sequence[Axis], seed: int) -
     generator seeded with ``seed`` (the same seed, the same draw), moved into the sliders' ranges."""
     eps = torch.randn(len(mean), generator=torch.Generator().manual_seed(seed))
     return clamp(mean.float() + std.float() * eps, axes)
-
-
-def slider_label(j: int, score: float, deterministic: bool) -> str:
-    """z_j with how much the model uses it: its KL (a VAE) or its code variance (an AE)."""
-    return f"z{j}  ·  var {score:.2f}" if deterministic else f"z{j}  ·  KL {score:.2f} nats"
-
-
-def fold_note(n: int, deterministic: bool) -> str:
-    """The title of the folded inactive dimensions."""
-    if deterministic:
-        return f"{n} unused dimensions (code variance ≤ {INACTIVE}: the decoder barely sees them)"
-    return f"{n} inactive dimensions (KL ≤ {INACTIVE} nats: the decoder ignores them)"
 
 
 def traversal_values(axis: Axis, deterministic: bool, steps: int) -> np.ndarray:

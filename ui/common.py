@@ -26,6 +26,7 @@ from vae.images import SUFFIXES, limit_total, to_pil
 torch.set_num_threads(int(os.environ.get("VAE_APP_THREADS", "1")))
 
 MODEL_KEY = "model_choice"  # session key (not a widget key): survives page changes
+PICKER_KEY = "model_picker"  # the sidebar's widget, which shows MODEL_KEY
 UPLOAD_PREFIX = "upload:"
 
 
@@ -130,7 +131,7 @@ def _entries() -> list[Entry]:
 
 
 def _on_pick() -> None:
-    st.session_state[MODEL_KEY] = st.session_state["model_picker"]
+    st.session_state[MODEL_KEY] = st.session_state[PICKER_KEY]
 
 
 def pick_model() -> Active | None:
@@ -147,8 +148,11 @@ def pick_model() -> Active | None:
         default = choose_entry(entries, None)
         current = default.label if default else labels[0]
         st.session_state[MODEL_KEY] = current
+    # The picker's own state follows MODEL_KEY (set by an upload, a page's "Use this model", a stale choice):
+    # it never names another model than the one the page shows.
+    st.session_state[PICKER_KEY] = current
     with st.sidebar:
-        st.selectbox("Model", labels, index=labels.index(current), key="model_picker", on_change=_on_pick)
+        st.selectbox("Model", labels, key=PICKER_KEY, on_change=_on_pick)
         with st.expander("Upload a checkpoint"):
             up = st.file_uploader("A .safetensors checkpoint", type=["safetensors"], key="ckpt_upload")
             if up is not None:
@@ -232,11 +236,32 @@ def show(x: torch.Tensor, caption: str | None = None, width: int | str = "conten
     st.image(to_pil(x, scale=scale), caption=caption, width=width, output_format="PNG")
 
 
-def page_header(title: str, line: str) -> Active | None:
-    """Page set-up shared by every page: config, title, the model picker (and the data's note)."""
+def _through_the_navigation() -> None:
+    """Run this page through app.py's st.navigation (the sidebar's "Home" first), never on its own.
+
+    With a pages/ folder beside the entry script, Streamlit runs a page opened by its URL on its own, as the
+    multipage apps before st.navigation did (the sidebar then lists the entry file as "app"), until the entry
+    script has called st.navigation once in the process. The first such page run clears that flag and runs
+    again, now through app.py. Not under AppTest, which sets that flag again before every run (a rerun would
+    drop the run's button clicks) and draws no sidebar.
+    """
+    from streamlit import config
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory and not config.get_option("global.appTest"):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+def page_header(title: str, line: str, model: bool = True) -> Active | None:
+    """Page set-up shared by every page: config, title, the model picker (and the data's note). A page that
+    needs no checkpoint (``model=False``: Train, Mixtures) gets no picker and None."""
+    _through_the_navigation()
     st.set_page_config(page_title=f"{title} · VAE Explorer", page_icon="🌗", layout="wide")
     st.title(title)
     st.caption(line)
+    if not model:
+        return None
     active = pick_model()
     if active is not None and active.data_note:
         st.info(active.data_note)

@@ -14,6 +14,43 @@ DATA_COLOUR = "#b2bec3"
 MODEL_COLOUR = "#e84118"
 TRUE_COLOUR = "#2d3436"
 SEED = 0
+# Headings are Markdown with LaTeX, as in the panels; plotly draws no TeX, so its titles and legends use unicode.
+GMM_HEADING = r"$p(x) = \sum_k \pi_k\, \mathcal N(x;\, \mu_k, \sigma_k^2)$"
+VAE_HEADING = r"$p(x) = \int \mathcal N(x;\, \mu(z), \sigma^2)\, \mathcal N(z;\, 0, 1)\, dz$"
+GMM_SAMPLING = "Pick k ∼ π, then x ∼ N(μₖ, σₖ²)"
+VAE_SAMPLING = "z ∼ N(0, 1), then x ∼ N(μ(z), σ²)"
+
+
+LEGEND_PARTS = 5  # components named one by one in a density figure's legend; more share one entry
+TEST_LL = "The mean log p(x) of 2,000 held-out draws, in nats per point (higher is better)."
+DECODER_NOTE = (
+    r"Each code $z$ gives one Gaussian $\mathcal N(x;\, \mu(z), \sigma^2)$; the dots are the prior quantiles $z_i$."
+)
+TEST_ELBO = "The mean one-sample ELBO of the same draws, in nats per point: a lower bound on their log p(x)."
+
+
+def gmm_heading(k: int) -> str:
+    """The finite mixture's heading (its density, in LaTeX, goes on the line below: KaTeX does not wrap)."""
+    return f"{k} Gaussian{'s' if k > 1 else ''}"
+
+
+def component_names(gm: mixture.GaussianMixture) -> list[str]:
+    """Each component's legend entry: its weight, mean and standard deviation, in plain unicode."""
+    return [f"π={w:.2f} · N({m:.2f}, {s:.2f}²)" for w, m, s in zip(gm.weights, gm.means, gm.stds, strict=True)]
+
+
+def em_note(gm: mixture.GaussianMixture) -> str:
+    """Whether EM converged (an EM step raised the training log-likelihood by less than its tolerance), after
+    how many steps, and the log-likelihood it climbed from and to."""
+    h = gm.history
+    climb = f"training log-likelihood {h[0]:.3f} → {h[-1]:.3f} nats per point"
+    if gm.converged:
+        return f"EM converged after {gm.steps} steps (the last raised it by less than {gm.tol:g}): {climb}."
+    last = h[-1] - h[-2] if len(h) > 1 else float("nan")
+    return (
+        f"EM stopped at its limit of {gm.steps} steps without converging: the last step still raised the "
+        f"log-likelihood by {last:.1e} (tolerance {gm.tol:g}); {climb}."
+    )
 
 
 @st.cache_resource(show_spinner=False)
@@ -57,7 +94,7 @@ def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
         xaxis_title="x",
         yaxis_title="density",
         barmode="overlay",
-        legend={"orientation": "h", "y": -0.2},
+        legend={"orientation": "h", "y": -0.28, "yanchor": "top"},  # below the x axis title, not on it
     )
     return fig
 
@@ -71,11 +108,18 @@ def density_figure(
     height: int = 380,
 ) -> go.Figure:
     """The training histogram, the true density (dashed), the model's p(x) on the grid (G,) and its
-    components (C, G), one thin line each."""
+    components (C, G), one thin line each. Up to LEGEND_PARTS components get a legend entry each; more share
+    one (each is named on hover): a long legend squashed the plot and scrolled in a narrow column."""
     x = data.grid.numpy()
     fig = go.Figure(_histogram(data.train, "training data", DATA_COLOUR, _bins(data.grid)))
+    each = len(components) <= LEGEND_PARTS
     for curve, name, colour in zip(components, component_names, palette(len(components)), strict=True):
-        fig.add_trace(go.Scatter(x=x, y=curve.numpy(), mode="lines", name=name, line={"width": 1.2, "color": colour}))
+        line = {"width": 1.2, "color": colour}
+        fig.add_trace(go.Scatter(x=x, y=curve.numpy(), mode="lines", name=name, line=line, legendgroup="parts"))
+        fig.data[-1].showlegend = each
+    if not each:  # one legend entry for the group (clicking it hides or shows them all)
+        label = f"{len(components)} components (hover for each)"
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=label, legendgroup="parts", line=line))
     fig.add_trace(
         go.Scatter(
             x=x, y=data.density.numpy(), mode="lines", name="true p(x)", line={"dash": "dash", "color": TRUE_COLOUR}
@@ -112,12 +156,12 @@ def decoder_figure(model: mixture.TinyVAE, marks: torch.Tensor, height: int = 26
             x=marks.numpy(),
             y=mu_marks.numpy(),
             mode="markers",
-            name="z_i at prior quantiles",
+            name="zᵢ at prior quantiles",
             marker={"color": palette(len(marks)), "size": 9},
         )
     )
     fig.update_layout(
-        title="The decoder: each z gives one Gaussian N(x; μ(z), σ²)",
+        title="The decoder's mean μ(z)",  # plotly draws no TeX (unicode), nor wraps a title: a short one
         height=height,
         margin={**MARGIN, "t": 40},
         xaxis_title="z (prior N(0, 1))",

@@ -11,7 +11,6 @@ and ``sl_draw_seed`` counts the draws z ~ q(z|x).
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass, replace
 
@@ -25,11 +24,37 @@ from ui.common import codes_of, dimension_kl
 from ui.figures import pad_figure
 from ui.live import component, fallback_note
 from ui.pictures import labelled_rows
+from ui.state import dim_label, scoped
 from vae.data import Dataset
 from vae.images import tile, to_pil
 
 IMAGE_PX = 320  # the decoded image is shown at least this wide
 PAD_PX = 256  # ... and the 2-D pad's plane and image
+
+
+def start_names(deterministic: bool) -> dict[str, str]:
+    """What each start choice is called: a VAE's come from its prior, an AE has none."""
+    if deterministic:
+        return {"mean": "mean code", "random": "random code", "image": "encoding of a test image"}
+    return {"mean": "prior mean", "random": "random prior sample", "image": "encoding of a test image"}
+
+
+def slider_label(j: int, score: float, deterministic: bool) -> str:
+    """z_j (numbered from 1) with how much the model uses it: its KL (a VAE) or its code variance (an AE)."""
+    name = dim_label(j)
+    return f"{name}  ·  var {score:.2f}" if deterministic else f"{name}  ·  KL {score:.2f} nats"
+
+
+def fold_note(n: int, deterministic: bool) -> str:
+    """The title of the folded inactive dimensions."""
+    if deterministic:
+        return f"{n} unused dimensions (code variance ≤ {sl.INACTIVE:g}: the decoder barely sees them)"
+    return f"{n} inactive dimensions (KL ≤ {sl.INACTIVE:g} nats: the decoder ignores them)"
+
+
+def band_label(b: sl.Band) -> str:
+    """A slider's q(z_j|x) band as it reads beside the slider."""
+    return f"μ {b.mu:+.2f} ± {b.sigma:.2f}"
 
 
 @dataclass
@@ -43,17 +68,22 @@ class Setup:
     inactive: list[int]
     axes: list[sl.Axis]
     codes: torch.Tensor | None  # (N, D) test codes of an AE (its start points), else None
+    owner: str = ""  # the model (ui.common.cache_key): every widget whose choices depend on it is keyed by it
 
     @property
     def order(self) -> list[int]:
         return self.active + self.inactive
 
+    def key(self, name: str) -> str:
+        """The widget key ``name`` for this model (ui.state.scoped): another model is another widget."""
+        return scoped(name, self.owner)
+
     def label(self, j: int) -> str:
-        return sl.slider_label(j, self.score[j], self.deterministic)
+        return slider_label(j, self.score[j], self.deterministic)
 
     def short(self, j: int) -> str:
         """A dimension as a select box names it."""
-        return f"z{j} ({'var' if self.deterministic else 'KL'} {self.score[j]:.2f})"
+        return f"{dim_label(j)} ({'var' if self.deterministic else 'KL'} {self.score[j]:.2f})"
 
     @property
     def caption(self) -> str:
@@ -66,7 +96,8 @@ def setup(key: str, model, data: Dataset | None) -> Setup:
     score = dimension_kl(key, model, data.test_x[:2000]) if data is not None else torch.ones(d)
     codes = codes_of(f"{key}:test", model, data.test_x) if det and data is not None else None
     active, inactive = sl.order_dimensions(score)
-    return Setup(d, det, [float(s) for s in score], active, inactive, sl.slider_axes(d, codes, det), codes)
+    axes = sl.slider_axes(d, codes, det)
+    return Setup(d, det, [float(s) for s in score], active, inactive, axes, codes, owner=key)
 
 
 def _restart() -> None:
@@ -91,12 +122,12 @@ def bands(s: Setup) -> dict[int, sl.Band]:
 
 def _start(s: Setup, model, data: Dataset | None) -> list[float]:
     ss = st.session_state
-    how = ss.get("sl_start", "mean")
+    how = ss.get(s.key("sl_start"), "mean")
     image_code = None
     ss["sl_band"] = None  # [[mu, sigma] per dimension] of q(z|x) for an encoded start (a VAE), else None
     drawing = ss.pop("sl_drawing", False)
     if how == "image" and data is not None:
-        idx = min(max(int(ss.get("sl_image", 0)), 0), len(data.test_x) - 1)
+        idx = min(max(int(ss.get(s.key("sl_image"), 0)), 0), len(data.test_x) - 1)
         with torch.no_grad():
             q = model.encode(data.test_x[idx : idx + 1].to(model.device))
         mean, std = q.mean[0].cpu(), q.std[0].cpu()
@@ -115,11 +146,12 @@ def _start(s: Setup, model, data: Dataset | None) -> list[float]:
 
 
 def settle(key: str, s: Setup, model, data: Dataset | None) -> None:
-    """A new model starts from its mean code; a changed "Start from" moves the code there at once."""
+    """A new model starts from its mean code (its "Start from" is its own widget, at "mean"); a changed
+    "Start from" moves the code there at once."""
     ss = st.session_state
     if ss.get("sl_model") != key:
         ss["sl_model"] = key
-        ss["sl_start"] = "mean"
+        ss.pop(s.key("sl_start"), None)
         ss["sl_restart"] = True
     if ss.pop("sl_restart", False) or len(ss.get("sl_code", [])) != s.latent_dim:
         z = _start(s, model, data)
@@ -131,14 +163,15 @@ def settle(key: str, s: Setup, model, data: Dataset | None) -> None:
 
 def start_controls(s: Setup, data: Dataset | None) -> None:
     """The "Start from" choice (applied as soon as it changes) and the test image or a new random draw."""
-    names = sl.start_names(s.deterministic)
+    names = start_names(s.deterministic)
     choices = [c for c in sl.START_CHOICES if c != "image" or data is not None]
     c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
-    c1.radio("Start from", choices, format_func=names.get, key="sl_start", horizontal=True, on_change=_restart)
-    how = st.session_state.get("sl_start")
+    start = s.key("sl_start")
+    c1.radio("Start from", choices, format_func=names.get, key=start, horizontal=True, on_change=_restart)
+    how = st.session_state.get(start)
     if how == "image" and data is not None:
         n = len(data.test_x)
-        c2.number_input(f"Test image (0–{n - 1})", 0, n - 1, 0, key="sl_image", on_change=_restart)
+        c2.number_input(f"Test image (0–{n - 1})", 0, n - 1, 0, key=s.key("sl_image"), on_change=_restart)
         if s.deterministic:
             st.caption("An autoencoder's code is a point: there is no μ ± σ band to show and nothing to draw.")
         else:
@@ -147,11 +180,6 @@ def start_controls(s: Setup, data: Dataset | None) -> None:
             c4.caption("Each slider shows μ ± σ of q(z|x) (a shaded band, the tick at μ); a draw is z = μ + σ·ε.")
     elif how == "random":
         c2.button("Another sample", key="sl_resample", on_click=_restart)  # a new seed is drawn with each restart
-
-
-def _tag(key: str) -> str:
-    """A short per-model suffix for widget keys: a selector never carries another model's choice."""
-    return hashlib.sha1(key.encode()).hexdigest()[:8]
 
 
 def _axis(s: Setup, j: int) -> dict:
@@ -175,14 +203,14 @@ def live_sliders(decoder: LiveDecoder, s: Setup, key: str, shape: tuple[int, int
 
     def row(j: int) -> dict:
         b = band.get(j)
-        extra = {"mu": b.mu, "sigma": b.sigma, "band": b.label} if b else {}
+        extra = {"mu": b.mu, "sigma": b.sigma, "band": band_label(b)} if b else {}
         return {**_axis(s, j), "label": s.label(j), **extra}
 
     data = {
         **base,
         "dims": [row(j) for j in s.active],
         "folded": [row(j) for j in s.inactive],
-        "fold_note": sl.fold_note(len(s.inactive), s.deterministic),
+        "fold_note": fold_note(len(s.inactive), s.deterministic),
         "size": side * -(-IMAGE_PX // side),
         "caption": s.caption,
     }
@@ -201,10 +229,10 @@ def _pad_dims(s: Setup, key: str, hint: str) -> tuple[int, int] | None:
     if s.latent_dim < 2:
         return None
     st.subheader("2-D pad")
-    order, tag = s.order, _tag(key)
+    order = s.order
     c1, c2, c3 = st.columns([1, 1, 2], vertical_alignment="bottom")
-    i = c1.selectbox("Across", order, index=0, format_func=s.short, key=f"sl_pad_x_{tag}")
-    j = c2.selectbox("Up", order, index=1, format_func=s.short, key=f"sl_pad_y_{tag}")
+    i = c1.selectbox("Across", order, index=0, format_func=s.short, key=s.key("sl_pad_x"))
+    j = c2.selectbox("Up", order, index=1, format_func=s.short, key=s.key("sl_pad_y"))
     c3.caption(hint)
     if i == j:
         st.warning("Pick two different dimensions for the pad.")
@@ -268,14 +296,14 @@ def server_sliders(model, s: Setup, decoder: LiveDecoder, shape: tuple[int, int,
 
     def one(j: int) -> None:
         a = s.axes[j]
-        label = f"{s.label(j)}  ·  {band[j].label}" if j in band else s.label(j)
+        label = f"{s.label(j)}  ·  {band_label(band[j])}" if j in band else s.label(j)
         st.slider(label, a.lo, a.hi, step=a.step, key=f"z_{j}")
 
     with left:
         for j in s.active:
             one(j)
         if s.inactive:
-            with st.expander(sl.fold_note(len(s.inactive), s.deterministic)):
+            with st.expander(fold_note(len(s.inactive), s.deterministic)):
                 for j in s.inactive:
                     one(j)
     z = [float(st.session_state[f"z_{j}"]) for j in range(s.latent_dim)]
@@ -297,54 +325,58 @@ def code_panel(model, s: Setup, pad: tuple[int, int] | None) -> torch.Tensor:
     z = torch.tensor(st.session_state["sl_code"], dtype=torch.float32)
     with torch.no_grad():
         x = model.decode(z[None].to(model.device))[0].cpu()
-    c1, c2 = st.columns([1, 4], vertical_alignment="center")
-    c1.download_button(
+    row = st.container(horizontal=True, vertical_alignment="center")  # the button never narrower than its label
+    row.download_button(
         "Download PNG",
         lambda: png_bytes(to_pil(x, scale=8)),  # built only when clicked
         "decoded.png",
         "image/png",
         key="sl_download_png",
     )
+    c2 = row.container()
     if not s.deterministic:
         c2.caption(f"log N(z; 0, I) = {float(prior_log_density(z[None])[0]):.2f} nats")
     if pad is not None:
         i, j = pad
-        c2.caption(f"On the server (sent on release): z{i} = {z[i]:+.2f}, z{j} = {z[j]:+.2f}")
+        c2.caption(f"On the server (sent on release): {dim_label(i)} = {z[i]:+.2f}, {dim_label(j)} = {z[j]:+.2f}")
     return z
 
 
-def traversals(model, s: Setup, z: torch.Tensor, key: str) -> None:
-    """One dimension swept around the code z (D,), and every active dimension as a grid, decoded here."""
+def traversals(model, s: Setup, z: torch.Tensor) -> None:
+    """One dimension swept around the code z (D,), and every active dimension as a grid, decoded here: one
+    above the other, each no wider than the page (side by side, the strip ran under the grid at 1024 px)."""
     st.subheader("Traversals")
-    steps = st.slider("Steps", 3, 15, 9, key="sl_trav_steps")
-    left, right = st.columns(2, gap="large")
-    with left:
-        st.markdown("**One dimension**")
-        dim = st.selectbox("Dimension", s.order, format_func=s.short, key=f"sl_trav_dim_{_tag(key)}")
-        values = sl.traversal_values(s.axes[dim], s.deterministic, steps)
-        frames = decode_batches(model, traversal(z, int(dim), values.tolist()))
-        caption = " · ".join(f"{v:+.1f}" for v in values)
-        row = strip(frames, scale=3)
-        st.image(row, caption=caption, output_format="PNG", width=row.width)  # not widened to fit a caption
-        st.download_button(
-            "Download GIF",
-            lambda: gif_bytes(frames, scale=6),
-            f"traversal-z{dim}.gif",
-            "image/gif",
-            key="sl_download_gif",
-        )
-    with right:
-        st.markdown("**Every active dimension**")
-        rows = s.active
-        grid = decode_batches(model, sl.traversal_grid(z, rows, s.axes, s.deterministic, steps))
-        img = labelled_rows(to_pil(tile(grid, nrow=steps, pad_value=0.5), scale=2), [f"z{j}" for j in rows])
-        sweep = "its own range" if s.deterministic else f"{-sl.TRAVERSAL_RANGE:+.0f} to {sl.TRAVERSAL_RANGE:+.0f}"
-        st.image(
-            img,
-            caption=f"one row per active dimension, most informative first; each sweeps {sweep}",
-            output_format="PNG",
-            width=img.width,
-        )
-        st.download_button(
-            "Download grid (PNG)", lambda: png_bytes(img), "traversals.png", "image/png", key="sl_download_grid"
-        )
+    c1, c2 = st.columns(2)
+    steps = c1.slider("Steps", 3, 15, 9, key="sl_trav_steps")
+    dim = c2.selectbox("Dimension (one-dimension row)", s.order, format_func=s.short, key=s.key("sl_trav_dim"))
+    _one_dimension(model, s, z, int(dim), steps)
+    _every_dimension(model, s, z, steps)
+
+
+def _one_dimension(model, s: Setup, z: torch.Tensor, dim: int, steps: int) -> None:
+    st.markdown(f"**One dimension: {dim_label(dim)}**")
+    values = sl.traversal_values(s.axes[dim], s.deterministic, steps)
+    frames = decode_batches(model, traversal(z, dim, values.tolist()))
+    caption = " · ".join(f"{v:+.1f}" for v in values)
+    st.image(strip(frames, scale=3), caption=caption, output_format="PNG")  # "content": never wider than the page
+    st.download_button(
+        "Download GIF",
+        lambda: gif_bytes(frames, scale=6),
+        f"traversal-{dim_label(dim)}.gif",
+        "image/gif",
+        key="sl_download_gif",
+    )
+
+
+def _every_dimension(model, s: Setup, z: torch.Tensor, steps: int) -> None:
+    st.markdown("**Every active dimension**")
+    rows = s.active
+    grid = decode_batches(model, sl.traversal_grid(z, rows, s.axes, s.deterministic, steps))
+    img = labelled_rows(to_pil(tile(grid, nrow=steps, pad_value=0.5), scale=2), [dim_label(j) for j in rows])
+    sweep = "its own range" if s.deterministic else f"{-sl.TRAVERSAL_RANGE:+.0f} to {sl.TRAVERSAL_RANGE:+.0f}"
+    st.image(
+        img, caption=f"one row per active dimension, most informative first; each sweeps {sweep}", output_format="PNG"
+    )
+    st.download_button(
+        "Download grid (PNG)", lambda: png_bytes(img), "traversals.png", "image/png", key="sl_download_grid"
+    )

@@ -2,7 +2,8 @@
 that model, so that a model switch never shows a value the new model cannot have.
 
 ``scoped("ip_A_label", active)`` -> ``"ip_A_label@moons-vae:1733140000.0"``: the same widget on another
-model is another widget, with its own default; switching back restores what was chosen there.
+model is another widget, which starts from its own default (Streamlit drops the state of a widget that
+a run did not draw, so a switch back starts from the default too).
 Widgets that depend on nothing model-specific (a temperature, a GIF speed) keep plain keys.
 """
 

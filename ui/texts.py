@@ -69,7 +69,8 @@ The chart shows, per path, the RMS pixel distance $d$ of each frame to the neare
 distance to the nearest encoded training image and, for a VAE, its prior log-density $\log \mathcal N(z; 0, I)$
 (an AE has no prior). Where
 a model's training images are not on this machine (MNIST from the test set shipped with the code), both distances
-are to the nearest *test* image instead.
+are to the nearest *test* image instead, A and B themselves left out: both ends are then measured alike, to the
+nearest image other than themselves, as an upload or a test moon is.
 
 The **scrubber** decodes $z_t$ for any $t \in [0, 1]$ in your browser as you drag (the same linear or slerp
 path, for each model), so you can watch the AE leave the data where the VAE stays on it; on release the page
@@ -84,18 +85,7 @@ islands were separated by the model on its own.
 
 The codes live in $\mathbb R^{D}$; the map needs two coordinates.
 
-- **Raw codes** (2-D latents only): the plane of $(z_1, z_2)$ itself. The dashed square spans the 5 % to 95 %
-  quantiles of the prior in each coordinate, the area the **manifold grid** below decodes: it sets
-  $z = (\Phi^{-1}(p_1), \Phi^{-1}(p_2))$ on an even grid of probabilities $p$, so equal steps carry equal prior
-  mass (Kingma & Welling 2013, fig. 4).
-- **PCA** is a *linear* projection, $y = W^\top(\mu - \bar\mu)$ with $W$ the two leading eigenvectors of the codes'
-  covariance: distances and straight lines survive (shrunk), but two classes can overlap on the map although
-  they are apart in the dimensions it drops.
-- **t-SNE** (van der Maaten & Hinton 2008) places points so that neighbours in $\mathbb R^{D}$ stay neighbours:
-  it matches $p_{ij} \propto \exp(-\lVert\mu_i - \mu_j\rVert^2 / 2\sigma_i^2)$ with a heavy-tailed
-  $q_{ij} \propto (1 + \lVert y_i - y_j\rVert^2)^{-1}$ by minimising $\mathrm{KL}(P\,\|\,Q)$. It keeps
-  **neighbourhoods, not distances**: cluster sizes and the gaps between clusters mean little. It has no formula
-  for new points, so an upload is placed at the mean map position of its $k = 10$ nearest test codes in latent space.
+<!-- projections -->
 
 Why VAE and AE maps differ: the VAE's objective
 
@@ -106,22 +96,22 @@ a compact ball with no empty gaps and classes sit side by side, even overlapping
 An AE has no KL term: its codes can spread out, and classes tend to overlap less — but the space between them
 decodes to nothing in particular, which is why sampling from an AE fails.
 
-**Hovering** decodes the position under the mouse in your browser. For raw codes that position *is* a code,
-$z = (x, y)$. For PCA it is the code on the map's plane, $z = \bar\mu + W (y_1, y_2)$ (the inverse of the
-projection: the dropped dimensions are at the codes' mean). A t-SNE position has no code, so nothing is decoded.
+**Hovering** decodes the position under the mouse in your browser where the projection has an inverse: a
+position on a linear map is the code on the map's plane (for raw codes, the code itself). A t-SNE position has
+no code, so nothing is decoded.
 
 **Clicking a point** decodes its code $\mu_\phi(x)$: the decoder's mean $\mathbb E[x \mid z = \mu_\phi(x)]$ next to the
 original, and the test images whose codes are nearest to it in $\mathbb R^{D}$ (Euclidean).
 
 **Posterior ellipses.** A code is a distribution, not a point: the clicked image's
 $q_\phi(z \mid x) = \mathcal N(\mu, \operatorname{diag}\sigma^2)$ is drawn as its $\pm 1\sigma$ (solid) and
-$\pm 2\sigma$ (dashed) ellipses in the shown plane. Raw codes: the axis-aligned ellipse with radii
-$\sigma_1, \sigma_2$. PCA: the projection $y = W^\top(z - \bar\mu)$ of $z \sim q_\phi(z \mid x)$ is Gaussian with
-covariance $W^\top \operatorname{diag}(\sigma^2)\, W$ ($W$ the $D \times 2$ matrix of the two components); its
-eigenvalues are the squared semi-axes and its eigenvectors their directions. t-SNE is no linear map, so it has
-no ellipses. The option **every point's ±1σ ellipse** draws the noise clouds of all shown codes: where they
-overlap, the decoder was trained on codes from several images, so the codes in between decode to something
-(the full-moon / half-moon argument). An AE has $\sigma = 0$: no clouds, and nothing in between is trained.
+$\pm 2\sigma$ (dashed) ellipses in the shown plane: a linear map $y = W(z - \bar\mu)$ sends it to a Gaussian with
+covariance $W \operatorname{diag}(\sigma^2)\, W^\top$, whose eigenvalues are the squared semi-axes and eigenvectors
+their directions. A map that is not linear (t-SNE) has no ellipses. The option **every point's ±1σ ellipse**
+draws the noise clouds of all shown codes: where they overlap, the decoder was trained on codes from several
+images, so the codes in between decode to something (the full-moon / half-moon argument). An AE has
+$\sigma = 0$: no clouds, and nothing in between is trained. The rings mark the clicked image's nearest codes in
+$\mathbb R^{D}$: on a map that keeps neighbourhoods (t-SNE) they sit close to it, on a linear one they may not.
 """
 
 RECONSTRUCT = r"""
@@ -182,13 +172,17 @@ image, 8 pixels a byte (for grey images the mean over 4 fixed random binarizatio
 for a Gaussian decoder the 8-bit values, and $-\log_2 p(x)$ then adds $D \log_2 255$ bits to turn the density into
 the probability of the 8-bit image.
 
-The image is called **out of distribution** when $S(x)$ is above the 99th percentile of the test images'
-values (up to 1,000 test images, scored the same way), or when $-\log_2 p(x)$ itself is above theirs: a likelihood
-errs in one direction only, too high for simple images, so a very *low* likelihood remains evidence; it also
-catches noise, which neither the model nor a compressor this small can code in few bits. Each limit passes 99% of
-test images, so about 98% or more of the model's own test images are called typical. The **percentile** shown is the
-share of test images whose $S$ is lower than the image's (more typical): 50 is the middle of the test set, above
-99 is out of distribution.
+The image is called **out of distribution** when it fails any of three tests, each against a high
+percentile of the test images' values (up to 1,000 test images, scored the same way): **S** — $S(x)$ is
+above their 99.5th percentile; **−log p** — $-\log_2 p(x)$ itself is above their 99th (a likelihood errs in
+one direction only, too high for simple images, so a very *low* likelihood remains evidence; it also catches
+noise, which neither the model nor a compressor this small can code in few bits); **x̂ ≠ x** — the
+reconstruction's error, the mean of $(x - \hat x)^2$ over the pixels, is above their 99.5th: the model does
+not explain the image. The last test catches what $S$ misses on a model of simple images: a digit shown to a
+moons model costs about as few bits as a moon, yet its reconstruction is a moon. Together the limits fail at
+most 2% of the test images, so about 98% or more of the model's own test images are called typical
+(`benchmarks/typicality.py` measures it on held-out test images). The **percentile** shown is the share of
+test images whose $S$ is lower than the image's (more typical): 50 is the middle of the test set.
 
 If the model has a Bernoulli likelihood and trained on binarized images, every image (uploads and test images)
 is scored on the same fixed binarization. A Bernoulli decoder trained on grey images scores each grey level $x_i$
@@ -198,6 +192,39 @@ log-probability of its random binarizations). An **AE** has no posterior $q(z\mi
 ELBO and no IWAE: only the reconstruction log-likelihood $\log p(x\mid \hat z)$ of its code and the error; its
 typicality test uses $-\log_2 p(x\mid \hat z)$, the bits its reconstruction costs, in place of $-\log_2 p(x)$.
 """
+
+
+HOME_INTRO = """
+- **Train** — train a VAE or an AE in the background, with live loss curves and samples.
+- **Latent sliders** — move each latent dimension and watch the decoder's image change.
+- **Interpolate** — walk from one image to another in latent space: the VAE, the AE and a pixel cross-fade.
+- **Latent map** — the encoded test set in 2-D (PCA, t-SNE); hover to decode, click a point to pick it.
+- **Reconstruct** — upload images; see their reconstruction, ELBO, log-likelihood estimate and whether they are typical.
+- **Compare** — two to four models side by side on the same inputs, and the rate–distortion plot: what β trades.
+- **Mixtures** — from a mixture of K Gaussians to a VAE's infinite mixture: density estimation and sampling side by side.
+"""
+
+HOME = r"""
+A VAE learns an **encoder** $q_\phi(z\mid x) = \mathcal N(\mu, \operatorname{diag}\sigma^2)$ and a **decoder**
+$p_\theta(x\mid z)$ by maximising the evidence lower bound
+
+$$\log p(x) \;\ge\; \mathrm{ELBO} = \mathbb E_{q(z\mid x)}[\log p(x\mid z)] - \mathrm{KL}\big(q(z\mid x)\,\|\,\mathcal N(0, I)\big).$$
+
+The first term rewards good reconstructions; the KL keeps each code close to the prior $\mathcal N(0, I)$.
+That is why **sampling** works: draw $z \sim \mathcal N(0, I)$ and decode it — the grid above. The model card's
+*test ELBO* and *IWAE* are in nats per image (higher is better); IWAE is the importance-weighted estimate
+$\log \frac1k \sum_i p(x, z_i)/q(z_i\mid x)$, whose expectation is a tighter bound, between the ELBO and $\log p(x)$. *Active
+units* are the latent dimensions whose average KL exceeds ACTIVE_NATS nats: the ones the model actually uses.
+
+An **AE** encodes $x$ to one point $\hat z$ and is trained on the reconstruction term alone: it has no $q(z\mid x)$,
+no prior, no KL, no ELBO and no IWAE. Its card shows the test reconstruction log-likelihood $\log p(x\mid \hat z)$
+and its curve $-\log p(x\mid \hat z)$; the grid above is what its decoder makes of $\mathcal N(0, I)$ codes.
+"""
+
+
+def home_text(active_nats: float) -> str:
+    """The Home page's explanation, with the active-unit threshold (vae.evaluate.ACTIVE_UNIT_NATS) filled in."""
+    return HOME.replace("ACTIVE_NATS", f"{active_nats:g}")
 
 
 GREY_BERNOULLI = (

@@ -6,11 +6,13 @@ import json
 import time
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 from vae_helpers import no_exception
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "pages" / "7_Mixtures.py")
+pytestmark = pytest.mark.slow  # the page trains its tiny VAE (1,500 steps) on first open
 CHARTS = {"mx_gmm_density", "mx_vae_density", "mx_decoder", "mx_gmm_samples", "mx_vae_samples"}
 
 
@@ -53,3 +55,24 @@ def test_the_page_draws_both_models_and_follows_k_and_resample():
     no_exception(at)
     again = trace(charts(at)["mx_vae_samples"], "2,000 samples")["x"]
     assert again != samples
+
+
+def test_em_says_whether_it_converged_and_the_notation_reads_as_in_the_panels():
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    no_exception(at)
+    assert [t.value for t in at.title] == ["From a Gaussian mixture to an infinite one"]  # page_header
+    assert not at.sidebar.selectbox  # no model picker: the page needs no checkpoint
+    (em,) = [c.value for c in at.caption if c.value.startswith("EM ")]
+    assert em.startswith("EM converged after ") and "steps" in em and "→" in em  # K = 3 converges
+    heads = [s.value for s in at.subheader] + [m.value for m in at.markdown]
+    assert any(r"\sum_k \pi_k" in h and h.count("$") == 2 for h in heads), heads  # LaTeX, rendered like the panels
+    assert any(r"\int \mathcal N(x;" in h for h in heads), heads
+    assert not [h for h in heads if "Σ_k" in h or "π_k" in h]
+    for fig in charts(at).values():  # plotly draws no TeX: its names and titles are plain unicode
+        names = [t.get("name", "") for t in fig["data"]] + [str(fig["layout"].get("title", {}).get("text", ""))]
+        assert not [n for n in names if "_" in n or "$" in n or "\\" in n], names
+    legend = [t["name"] for t in charts(at)["mx_vae_density"]["data"] if t.get("showlegend", True)]
+    assert legend == ["training data", "9 components (hover for each)", "true p(x)", "model p(x)"]  # fits a column
+    at.slider(key="mx_k").set_value(8).run()  # EM stops at its step limit before converging for K = 8
+    (em,) = [c.value for c in at.caption if c.value.startswith("EM ")]
+    assert em.startswith("EM stopped at its limit of 300 steps without converging"), em

@@ -84,7 +84,7 @@ def test_the_picture_is_torchs_decode_within_8_bit_rounding(page, server):
     with torch.no_grad():
         z = model.encode(load_moons().test_x[3:4]).mean.clamp(-4, 4)
         want = (model.decode(z)[0, 0] * 255).round()
-    first = int(first_slider(page).get_attribute("aria-label").split()[0][1:]) - 1  # labels z1..zD
+    first = int(first_slider(page).get_attribute("aria-label").split()[0][1:]) - 1  # labels are z1 ... zD
     shown = f"{z[0, first]:+.2f}".replace("-", "−")
     expect(page.locator(f"{SLIDERS} output").first).to_have_text(shown)  # re-mounted at the new start
     wait_painted(page, SLIDERS_CANVAS)

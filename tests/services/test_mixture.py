@@ -63,12 +63,14 @@ def test_mixture_samples_have_the_right_shape_and_follow_the_seed(toy):
     assert float(a.mean()) == pytest.approx(mean, abs=0.15)
 
 
+@pytest.mark.slow
 def test_the_vae_density_integrates_to_one_over_the_grid(toy, trained):
     density = mixture.vae_log_prob(trained.model, toy.grid).exp()
     assert density.shape == toy.grid.shape
     assert float(torch.trapezoid(density, toy.grid)) == pytest.approx(1.0, abs=0.01)
 
 
+@pytest.mark.slow
 def test_the_quadrature_agrees_with_a_fine_trapezoid_in_z(toy, trained):
     model = trained.model
     z = torch.linspace(-8, 8, 8001, dtype=torch.float64)
@@ -81,6 +83,7 @@ def test_the_quadrature_agrees_with_a_fine_trapezoid_in_z(toy, trained):
     torch.testing.assert_close(mixture.vae_log_prob(model, x).exp(), reference, rtol=2e-2, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_training_is_seeded_raises_the_elbo_and_the_bound_holds(toy, trained):
     again = mixture.train_vae(toy.train, steps=400)
     for a, b in zip(trained.model.parameters(), again.model.parameters(), strict=True):
@@ -91,6 +94,7 @@ def test_training_is_seeded_raises_the_elbo_and_the_bound_holds(toy, trained):
     assert elbo < float(mixture.vae_log_prob(trained.model, toy.test).mean())
 
 
+@pytest.mark.slow
 def test_vae_samples_have_the_right_shape_and_follow_the_seed(trained):
     a = mixture.vae_sample(trained.model, 2000, torch.Generator().manual_seed(3))
     assert a.shape == (2000,) and a.dtype == torch.float64
@@ -98,9 +102,28 @@ def test_vae_samples_have_the_right_shape_and_follow_the_seed(trained):
     assert not torch.equal(a, mixture.vae_sample(trained.model, 2000, torch.Generator().manual_seed(4)))
 
 
+@pytest.mark.slow
 def test_vae_components_sit_at_prior_quantiles(toy, trained):
     z, curves = mixture.vae_components(trained.model, toy.grid, 9)
     assert z.shape == (9,) and curves.shape == (9, len(toy.grid))
     assert float(z[4]) == pytest.approx(0.0, abs=1e-9) and bool((z.diff() > 0).all())
     # Each curve is one Gaussian weighted 1/n: together they integrate to ≈ 1.
     assert float(torch.trapezoid(curves.sum(0), toy.grid)) == pytest.approx(1.0, abs=0.02)
+
+
+def test_em_reports_whether_it_converged_and_after_how_many_steps(toy):
+    """Converged: the last EM step raised the training log-likelihood by less than tol; else it ran out."""
+    done = mixture.fit_gmm(toy.train, 2)
+    assert done.converged and done.steps == len(done.history) - 1 < 300
+    assert done.history[-1] - done.history[-2] < done.tol == 1e-8
+    short = mixture.fit_gmm(toy.train, 3, iterations=5)
+    assert not short.converged and short.steps == 5
+    assert short.history[-1] - short.history[-2] >= 1e-8
+
+
+def test_the_mixture_uses_the_engines_gaussian_log_density():
+    """One home for log N and the closed-form KL: vae.distributions (no LOG_2PI of its own)."""
+    x, mean, std = torch.tensor([0.3, -1.0]), torch.tensor(0.5), torch.tensor(2.0)
+    want = torch.distributions.Normal(mean, std).log_prob(x)
+    assert torch.allclose(mixture._normal_log_pdf(x, mean, std), want)
+    assert not hasattr(mixture, "LOG_2PI")

@@ -1,4 +1,4 @@
-"""services.sliders: the sliders' order and ranges, the start codes, labels and traversals."""
+"""services.sliders: the sliders' order and ranges, the start codes and traversals (and ui.sliders' labels)."""
 
 import math
 
@@ -59,14 +59,24 @@ def test_start_codes_of_an_ae_come_from_its_codes():
 
 
 def test_names_and_labels_say_kl_for_a_vae_and_nothing_of_a_prior_for_an_ae():
-    assert sl.start_names(False)["mean"] == "prior mean"
-    ae = sl.start_names(True)
+    """The sentences live in ui.sliders (services hold no UI text); dimensions are numbered z1 ... zD."""
+    from ui import sliders as ui_sl
+
+    assert ui_sl.start_names(False)["mean"] == "prior mean"
+    ae = ui_sl.start_names(True)
     assert ae == {"mean": "mean code", "random": "random code", "image": "encoding of a test image"}
-    assert sl.slider_label(3, 2.468, False) == "z3  ·  KL 2.47 nats"
-    assert sl.slider_label(3, 12.7, True) == "z3  ·  var 12.70"
-    for text in [*ae.values(), sl.slider_label(0, 1.0, True), sl.fold_note(2, True)]:
+    assert ui_sl.slider_label(3, 2.468, False) == "z4  ·  KL 2.47 nats"
+    assert ui_sl.slider_label(3, 12.7, True) == "z4  ·  var 12.70"
+    assert ui_sl.slider_label(0, 1.0, True).startswith("z1 ")
+    for text in [*ae.values(), ui_sl.slider_label(0, 1.0, True), ui_sl.fold_note(2, True)]:
         assert "KL" not in text and "prior" not in text
-    assert sl.fold_note(7, False).startswith("7 inactive dimensions (KL ≤ 0.01 nats")
+    assert ui_sl.fold_note(7, False).startswith("7 inactive dimensions (KL ≤ 0.01 nats")
+
+
+def test_the_inactive_threshold_is_the_active_unit_rule_of_the_engine():
+    from vae.evaluate import ACTIVE_UNIT_NATS
+
+    assert sl.INACTIVE is ACTIVE_UNIT_NATS
 
 
 def test_traversals_sweep_each_dimension_around_the_code():
@@ -87,7 +97,9 @@ def test_the_posterior_band_is_mu_plus_minus_sigma_in_slider_order():
     assert [b.j for b in bands] == [2, 0, 1]
     assert bands[0].span == pytest.approx((1.95, 2.05))
     assert bands[2].mu == pytest.approx(-1.0) and bands[2].sigma == pytest.approx(0.3)
-    assert bands[1].label == "μ +0.50 ± 0.10"
+    from ui.sliders import band_label
+
+    assert band_label(bands[1]) == "μ +0.50 ± 0.10"
 
 
 def test_a_posterior_draw_is_reproducible_and_stays_near_the_mean():

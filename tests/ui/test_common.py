@@ -72,3 +72,40 @@ def test_fashion_mnist_without_its_files_says_what_is_missing(tmp_path):
     data, note = load_data("fashion-mnist", str(tmp_path), 28, 1)
     assert data is None and note.startswith("The data set of this model cannot be loaded: fashion-mnist is not in")
     assert "FashionMNIST" in note and "t10k-images-idx3-ubyte" in note
+
+
+def _picker_page() -> None:
+    import streamlit as st
+
+    from ui.common import page_header, pick_model
+
+    active = pick_model() if st.session_state.get("needs_model", True) else page_header("Picker", "-", model=False)
+    st.write(f"shown: {active.name if active is not None else None}")
+
+
+def shown(at: AppTest) -> str:
+    return next(m.value for m in at.markdown if m.value.startswith("shown:"))
+
+
+def test_the_picker_names_the_model_the_page_shows_when_something_else_chose_it():
+    """Train's "Use this model" (or an upload) sets the session's model: the sidebar's picker follows at once,
+    instead of naming the model picked before until the next page change."""
+    at = AppTest.from_function(_picker_page, default_timeout=120).run()
+    no_exception(at)
+    assert at.selectbox(key="model_picker").value == "moons-vae" and shown(at) == "shown: moons-vae"
+    at.session_state["model_choice"] = "digits-vae"
+    at.run()
+    no_exception(at)
+    assert shown(at) == "shown: digits-vae"
+    assert at.selectbox(key="model_picker").value == "digits-vae"
+    at.selectbox(key="model_picker").set_value("moons-ae").run()  # and the picker still picks
+    assert shown(at) == "shown: moons-ae" and at.session_state["model_choice"] == "moons-ae"
+
+
+def test_a_page_that_needs_no_model_gets_the_header_without_a_picker():
+    at = AppTest.from_function(_picker_page, default_timeout=60)
+    at.session_state["needs_model"] = False
+    at.run()
+    no_exception(at)
+    assert [t.value for t in at.title] == ["Picker"] and shown(at) == "shown: None"
+    assert not at.selectbox and not at.error
