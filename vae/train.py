@@ -17,7 +17,6 @@ if __name__ == "__main__":
     sys.exit(train_main())
 
 import copy
-import inspect
 import math
 import os
 import sys
@@ -35,6 +34,7 @@ from .data import Dataset
 from .evaluate import split_terms
 from .models import VAE
 from .objectives import elbo_terms, model_input
+from .optim import adam
 
 
 class TrainingError(RuntimeError):
@@ -431,52 +431,17 @@ def _agree_to_stop(asked: bool, device: torch.device) -> bool:
     return bool(distributed.broadcast(torch.tensor([float(asked)], device=device)).item())
 
 
-# torch.optim imports torch._dynamo (about 1 s on a 2-core EPYC, ~9 % of a 3-epoch MNIST run) on the
-# first call of Optimizer.add_param_group/zero_grad/state_dict/load_state_dict (torch._disable_dynamo)
-# and of every step (_use_grad_for_differentiable), only to keep torch.compile out of them. fit()
-# never compiles. So, while torch._dynamo is not loaded: the bookkeeping wrappers get their own
-# function as the cached "disabled" one (the attribute torch._compile looks up before importing),
-# and _Adam.step runs Adam's undecorated step under no_grad, which is what the decorator does when
-# differentiable=False. Where torch lacks these wrappers, both fall back to torch's own path.
-_DYNAMO_GUARDED = ("add_param_group", "zero_grad", "state_dict", "load_state_dict")
-
-
-def _skip_dynamo_import() -> None:
-    if "torch._dynamo" in sys.modules:
-        return
-    for name in _DYNAMO_GUARDED:
-        fn = getattr(getattr(torch.optim.Optimizer, name, None), "__wrapped__", None)
-        if callable(fn) and not hasattr(fn, "__dynamo_disable"):
-            setattr(fn, "__dynamo_disable", fn)
-
-
-# Adam's own step under its decorators; unwrapped here once, because a torch.optim.Adam made elsewhere
-# in the process (the Mixtures page's) wraps the class's step again in the optimizer's step hooks.
-_ADAM_STEP = inspect.unwrap(torch.optim.Adam.step)
-
-
-class _Adam(torch.optim.Adam):
-    """torch.optim.Adam, same update and state_dict; its step does not import torch._dynamo."""
-
-    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
-        if self.defaults.get("differentiable"):
-            return super().step(closure)
-        with torch.no_grad():
-            return _ADAM_STEP(self, closure)
-
-
 def _adam(model: VAE, lr: float, state: dict[str, Any] | None = None) -> torch.optim.Adam:
     """Adam, with the fused (single-kernel) update where the device has one.
 
     The same update as the default per-parameter loop (several times faster on CPU). A loaded
     state keeps its moments and step counts but runs fused here whatever it was saved with.
     """
-    _skip_dynamo_import()
     params = list(model.parameters())
     fused = all(p.is_floating_point() for p in params) and all(
         p.device.type in ("cpu", "cuda", "xpu", "mps") for p in params
     )
-    optimizer = _Adam(params, lr=lr, fused=fused or None)
+    optimizer = adam(params, lr=lr, fused=fused or None)
     if state is not None:
         optimizer.load_state_dict(state)
         for group in optimizer.param_groups:

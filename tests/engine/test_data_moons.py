@@ -84,3 +84,14 @@ def test_the_registry_entry_offers_the_fit_and_the_pair():
     assert spec.example_pair(data) == moon_pair(data.test_x, data.extra["test_phase"])
     assert spec.label_names == tuple(data.label_names) and spec.style == data.style == "plain"
     assert all(get(n).fit is None and get(n).example_pair is None for n in ("digits", "mnist", "fashion-mnist"))
+
+
+def test_the_fit_steps_exactly_as_torch_adam_does(monkeypatch):
+    """The fit's optimizer (vae.optim.adam, which leaves torch._dynamo unloaded) is torch's Adam step for step."""
+    import vae.datasets.moons as moons
+
+    x = load_moons(n_train=8, n_test=8).test_x[:4]
+    ours = fit_moons(x, steps=20)
+    monkeypatch.setattr(moons, "adam", torch.optim.Adam)
+    theirs = fit_moons(x, steps=20)
+    assert torch.equal(ours.phase, theirs.phase) and torch.equal(ours.error, theirs.error)

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..optim import adam
 from .core import Dataset, DataSpec, LoadRequest, disk_cached
 
 PHASE_NAMES = (
@@ -266,7 +267,7 @@ def fit_moons(images: Tensor, steps: int = FIT_STEPS) -> MoonFit:
     mirror[:, 0] = 2 * math.pi - mirror[:, 0]
     p = torch.cat([torch.cat([start, mirror]), torch.full((2 * n, 1), 0.9)], 1).requires_grad_(True)
     target = torch.cat([x, x])
-    opt = torch.optim.Adam([p], lr=0.04)
+    opt = adam([p], lr=0.04)
     damp = torch.tensor([1.0, 1.0, 1.0, 1.0, 1.0, 0.2])  # brightness moves slower than the geometry
     with torch.enable_grad():
         for _ in range(steps):
