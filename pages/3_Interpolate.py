@@ -3,7 +3,7 @@ scrubber beside A and B decodes any t in the browser as it is dragged (ui/compon
 
 import streamlit as st
 
-from services.explore import example_ends
+from services.explore import example_ends, fits_pictures
 from ui.common import explain, page_header
 from ui.endpoints import endpoint
 from ui.interpolate import compute, distance_chart, downloads, path_models, path_settings, scrubber, strips
@@ -20,9 +20,9 @@ if data is None:
     st.warning("This model's data set is not available, so there are no images to interpolate between.")
     st.stop()
 # The one data-set check of the page: on moons the seeds' example ends, fitted phases and the moon argument.
-is_moons = data.name == "moons"
+is_moons = fits_pictures(data)
 
-default_a, default_b = example_ends(data, is_moons)
+default_a, default_b = example_ends(data)
 ca, cb, cs = st.columns([2, 2, 3], gap="medium")  # cs: the live scrubber, once the paths are known
 with ca:
     end_a = endpoint(active, "a", default_a, "Start (A)")

@@ -4,7 +4,7 @@ interpolation, KL per dimension, the bounds) and the rate–distortion plot: wha
 import streamlit as st
 
 from services.compare import prior_samples, rate_distortion, reconstructions, shared_inputs
-from services.explore import example_ends, latent_path
+from services.explore import example_ends, has_example_pair, latent_path
 from ui import compare as ui
 from ui.common import explain, page_header
 from ui.compare_text import COMPARE
@@ -70,8 +70,8 @@ st.caption(
 ui.image_rows([(lb, prior_samples(m.model, 2 * N_SHOWN, seed)) for lb, m in zip(labels, models)], scale=2)
 
 st.subheader("The same interpolation")
-is_moons = data.name == "moons"  # the one data-set check of the page: the documents' full moon and half moon
-ia, ib = example_ends(data, True) if is_moons else (int(idx[0]), int(idx[-1]))
+is_moons = has_example_pair(data)  # the documents' full moon and half moon, from the data-set registry
+ia, ib = example_ends(data, default=(int(idx[0]), int(idx[-1])))
 what = "from a full moon to a half moon" if is_moons else "between two of the shown test images"
 st.caption(f"Each row decodes {STEPS} evenly spaced codes on the straight line between the posterior means, {what}.")
 xa, xb = data.test_x[ia], data.test_x[ib]

@@ -18,7 +18,7 @@ from PIL import Image
 from torch import Tensor
 
 from services.disk_cache import cached, source_of
-from vae.data import Dataset
+from vae.data import Dataset, find
 from vae.distributions import log_normal
 from vae.images import tile, to_pil
 from vae.models import VAE
@@ -214,13 +214,31 @@ def pixel_metric(images: str) -> str:
     return f"pixel distance to nearest {images} image"
 
 
-def example_ends(data: Dataset, moons: bool) -> tuple[int, int]:
-    """Test indices of the default ends A and B: on moons the seeds' example (a full and a half moon),
-    else the first test image and the first of another label."""
-    if moons:
-        return moon_pair(data.test_x, data.extra["test_phase"])
+def fits_pictures(data: Dataset) -> bool:
+    """Whether the data set's own renderer can be fitted to a decoded picture (moons: its phase,
+    lit fraction and whether any moon fits), which Interpolate uses to name frames and draw the
+    moon argument. Read from the data-set registry."""
+    spec = find(data.name)
+    return spec is not None and spec.fit is not None
+
+
+def example_ends(data: Dataset, default: tuple[int, int] | None = None) -> tuple[int, int]:
+    """Test indices of the default ends A and B: the data set's documented example where it has one
+    (moons: a full and a half moon), else ``default``, else the first test image and the first of
+    another label."""
+    spec = find(data.name)
+    if spec is not None and spec.example_pair is not None:
+        return spec.example_pair(data)
+    if default is not None:
+        return default
     other = torch.nonzero(data.test_y != data.test_y[0]).flatten()
     return 0, int(other[0]) if len(other) else min(1, len(data.test_x) - 1)
+
+
+def has_example_pair(data: Dataset) -> bool:
+    """Whether the data set documents a pair of ends (moons: the seeds' full and half moon)."""
+    spec = find(data.name)
+    return spec is not None and spec.example_pair is not None
 
 
 # --------------------------------------------------------------------------- moons
@@ -231,20 +249,6 @@ def pixel_distance(images: Tensor, reference: Tensor) -> Tensor:
     flat = images.reshape(len(images), -1)
     dist, _ = nearest(reference.reshape(len(reference), -1), flat, 1)
     return dist[:, 0] / math.sqrt(flat.shape[1])
-
-
-def moon_pair(images: Tensor, phase: Tensor) -> tuple[int, int]:
-    """Indices of a true full moon and the true half moon (first quarter) most like it in pixels.
-
-    The seeds' example: interpolating between them shows whether the midpoint is a moon.
-    """
-    full = torch.nonzero((phase - math.pi).abs() < 1e-5).flatten()
-    half = torch.nonzero((phase - math.pi / 2).abs() < 1e-5).flatten()
-    if len(full) == 0 or len(half) == 0:
-        raise ValueError("no exact full and half moons among these images")
-    a = int(full[0])
-    d = torch.cdist(images[a : a + 1].reshape(1, -1), images[half].reshape(len(half), -1))[0]
-    return a, int(half[d.argmin()])
 
 
 def phase_name(angle: float) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 from statistics import NormalDist
@@ -18,11 +19,9 @@ from services.explore import (
     interpolate,
     latent_path,
     manifold_grid,
-    moon_pair,
     nearest,
     path_at,
     path_metrics,
-    phase_name,
     pixel_distance,
     png_bytes,
     prior_log_density,
@@ -30,7 +29,7 @@ from services.explore import (
     strip,
     traversal,
 )
-from vae.data import make_moons
+from vae.datasets.moons import moon_pair
 
 # --------------------------------------------------------------------------- paths in z
 
@@ -202,27 +201,6 @@ def test_path_metrics_names_and_values():
 # --------------------------------------------------------------------------- moons
 
 
-def test_moon_pair_returns_a_full_moon_and_the_closest_first_quarter():
-    x, phase = make_moons(400, seed=0)
-    a, b = moon_pair(x, phase)
-    assert phase[a].item() == pytest.approx(math.pi, abs=1e-5)
-    assert phase[b].item() == pytest.approx(math.pi / 2, abs=1e-5)
-    halves = torch.nonzero((phase - math.pi / 2).abs() < 1e-5).flatten()
-    assert len(halves) > 1
-    d = ((x[halves] - x[a]) ** 2).flatten(1).sum(1)
-    assert b == int(halves[d.argmin()])
-    assert phase_name(float(phase[a])) == "full moon" and phase_name(float(phase[b])) == "first quarter"
-
-
-def test_moon_pair_without_exact_phases_raises():
-    x = torch.zeros(3, 1, 28, 28)
-    with pytest.raises(ValueError):
-        moon_pair(x, torch.tensor([0.1, 0.2, 0.3]))
-
-
-# --------------------------------------------------------------------------- export
-
-
 def _frames(n: int) -> torch.Tensor:
     return torch.linspace(0, 1, n)[:, None, None, None].expand(n, 1, 28, 28).contiguous()
 
@@ -295,8 +273,8 @@ def test_paths_between_measures_every_row_against_the_same_reference(moons, tiny
 def test_example_ends_are_the_moon_pair_on_moons_else_two_labels(moons):
     from services.explore import example_ends
 
-    assert example_ends(moons, True) == moon_pair(moons.test_x, moons.extra["test_phase"])
-    a, b = example_ends(moons, False)
+    assert example_ends(moons) == moon_pair(moons.test_x, moons.extra["test_phase"])
+    a, b = example_ends(dataclasses.replace(moons, name="digits"))
     assert a == 0 and moons.test_y[b] != moons.test_y[0] and (moons.test_y[1:b] == moons.test_y[0]).all()
 
 
