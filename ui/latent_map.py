@@ -97,7 +97,7 @@ def controls(page: MapPage) -> tuple[int, str, maps.Uploads]:
     n_max, n_min = page.n_max, min(50, page.n_max)
     methods = maps.methods_for(page.active.config.latent_dim)
     slow = " and ".join(projections.get(m).title for m in methods if projections.get(m).background) or "none"
-    c1, c2, c3 = st.columns([2, 2, 3])
+    c1, c2 = st.columns(2)
     n = c1.slider(
         "Test images on the map", n_min, n_max, min(2000, n_max), step=1 if n_max < 500 else 50, key=page.key("map_n"),
         help=f"The first n images of the test split. Slow projections ({slow}) take longer the more points there are.",
@@ -108,12 +108,12 @@ def controls(page: MapPage) -> tuple[int, str, maps.Uploads]:
         help=f"Slow projections ({slow}) are computed in the background, once per model and n, then cached on disk; "
         "the others are immediate.",
     )  # fmt: skip
-    with c3:
-        files = upload_images(
-            "Place your own images on the map", key="map_upload",
-            help="Each image is preprocessed like the training data and encoded to its posterior mean.",
-        )  # fmt: skip
-        ups = encode_uploads(page.model_key, files, *page.active.upload_style, page.active.model)
+    # Full width: in a third of the page the uploader's own "200MB per file • PNG, JPG…" line is cut at 1024 px.
+    files = upload_images(
+        "Place your own images on the map", key="map_upload",
+        help="Each image is preprocessed like the training data and encoded to its posterior mean.",
+    )  # fmt: skip
+    ups = encode_uploads(page.model_key, files, *page.active.upload_style, page.active.model)
     return n, method, ups
 
 

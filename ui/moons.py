@@ -178,13 +178,17 @@ def step_table(fits_by_title: Sequence[tuple[str, MoonFit]], planes: Sequence[tu
     table: dict[str, list] = {"step": step_names(n)}
     for (title, fit), (_, plane) in zip(fits_by_title, planes):
         title = title.split(" · ")[0]  # "VAE" or "AE": the full titles are the planes' and the verdicts'
-        table[f"{title} frame"] = [fit.caption(i) for i in range(n)]
+        # Short cells (the full caption is on the strips): the grid cuts what does not fit its column at 1400 px.
+        table[f"{title} frame"] = [
+            f"{fit.name(i)} {100 * float(fit.lit[i]):.0f}% · {'moon' if bool(fit.is_moon[i]) else 'no moon'}"
+            for i in range(n)
+        ]
         if plane.covered is not None:
-            table[f"{title}: covered by (codes; share of q(z))"] = [
+            table[f"{title}: covered by"] = [
                 f"{c}; {100 * s:.0f}% {p}" for c, p, s in zip(plane.covered, plane.cover_phase, plane.cover_share)
             ]
         else:
-            table[f"{title}: nearest code (no noise)"] = [
+            table[f"{title}: nearest code"] = [
                 f"{d / max(plane.spacing, 1e-12):.1f}× the usual spacing" for d in plane.nearest
             ]
     return table
@@ -208,6 +212,9 @@ def moon_argument(
         st.markdown(verdict(title, fit, ckpt.config.kind))
     st.dataframe(step_table(list(zip([p[0] for p in paths], row_fits)), planes), key="ip_moon_steps", hide_index=True)
     st.caption(
+        "Frame: the moon fitted to it, its lit share, and whether any moon fits; covered by: how many data codes'"
+        " noise covers the step, and the largest share of q(z) there by phase; nearest code: the AE's bare distance"
+        " to its nearest code, in units of the usual spacing between codes. "
         f"A frame fits a moon when the data set's own renderer, fitted to it, leaves an RMS error ≤ {MOON_FIT_LIMIT}"
         " (99% of real test moons, craters and noise included, fit within 0.096). A step is covered when it lies"
         " inside the 95% region of a data code's q(z|x) in all dimensions (the plane shows two of them); the share"

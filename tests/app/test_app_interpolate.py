@@ -173,9 +173,9 @@ def test_the_moon_argument_in_the_latent_plane(app):
     assert verdicts[1].startswith("**AE · moons-ae**: its midpoint fits no moon")
     table = app.dataframe[0].value
     assert list(table["step"]) == ["A", *map(str, range(1, 8)), "B"]
-    covers = table["VAE: covered by (codes; share of q(z))"]
+    covers = table["VAE: covered by"]
     assert all(re.match(r"^\d+; \d+% (full moon|waxing gibbous|first quarter)$", c) for c in covers)
-    assert all(re.match(r"^\d+\.\d× the usual spacing$", c) for c in table["AE: nearest code (no noise)"])
+    assert all(re.match(r"^\d+\.\d× the usual spacing$", c) for c in table["AE: nearest code"])
     app.slider(key="ip_steps").set_value(5).run()
     assert list(app.dataframe[0].value["step"]) == ["A", "1", "2", "3", "B"]
 
