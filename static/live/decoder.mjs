@@ -9,7 +9,7 @@ import { scheduler } from "./scheduler.mjs";
 // What every view needs, re-exported for one import: the one code the views of a page share (the
 // sliders and the 2-D pad), the DOM and number helpers, the repaint loop.
 export { announce, listen, shared } from "./code.mjs";
-export { clamp, dimLabel, el, fmt } from "./dom.mjs";
+export { all, clamp, dimLabel, el, fmt } from "./dom.mjs";
 export { scheduler };
 
 const G = (window.__vaeLive ??= { ort: null, sessions: {} });

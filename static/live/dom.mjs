@@ -24,3 +24,10 @@ export const clamp = (v, a) => Math.min(a.hi, Math.max(a.lo, v));
 
 // The one numbering of latent dimensions, as in the math (ui/state.dim_label): z1 ... zD for j = 0 ... D-1.
 export const dimLabel = (j) => `z${j + 1}`;
+
+// One function that calls each of fns: a view's clean-up (stop its frames, stop listening).
+export const all =
+  (...fns) =>
+  () => {
+    for (const fn of fns) fn();
+  };

@@ -214,3 +214,15 @@ def screenshot(page, name: str, max_height: int = 9000) -> Path:
     finally:
         page.set_viewport_size(size)
     return path
+
+
+def fill_train_form(m, epochs: str, name: str, hidden: str | None, key: str) -> None:
+    """Type the Train form's Epochs, Checkpoint name and (if given) Hidden sizes, each followed by ``key``
+    ("Tab" moves on; "Enter" is what must never start a run)."""
+    fields = [("spinbutton", "Epochs", epochs), ("textbox", "Checkpoint name", name)]
+    fields.append(("textbox", "Hidden sizes (mlp widths or conv channels)", hidden))
+    for role, label, value in fields:
+        box = m.get_by_role(role, name=label)
+        if value is not None:
+            box.fill(value)
+        box.press(key)

@@ -17,6 +17,7 @@ from st_browser import (
     ROOT,
     errors_on,
     expect,
+    fill_train_form,
     focus_slider,
     image_src,
     main,
@@ -200,15 +201,7 @@ def test_train(page, server):
     open_page(page, server.url, "/Train")
     m = main(page)
     name = f"e2e-{int(time.time() * 1000) % 10**9}"
-    epochs = m.get_by_role("spinbutton", name="Epochs")
-    epochs.fill("1")
-    epochs.press("Tab")
-    ckpt = m.get_by_role("textbox", name="Checkpoint name")
-    ckpt.fill(name)
-    ckpt.press("Tab")
-    hidden = m.get_by_role("textbox", name="Hidden sizes (mlp widths or conv channels)")
-    hidden.fill("64")  # a small network: one epoch in seconds, even on a busy machine
-    hidden.press("Tab")
+    fill_train_form(m, "1", name, "64", "Tab")  # a small network: one epoch in seconds, even on a busy machine
     m.get_by_role("button", name="Start training").click()
     expect(m.get_by_text(f"Started {name}")).to_be_visible(timeout=60_000)
     panel = m.locator('[data-testid="stVerticalBlockBorderWrapper"], [data-testid="stVerticalBlock"]').filter(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from st_browser import errors_on, expect, main, open_page, wait_idle
+from st_browser import errors_on, expect, fill_train_form, main, open_page, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -15,13 +15,7 @@ def test_enter_in_a_field_starts_no_training_run(page, server):
     open_page(page, server.url, "/Train")
     m = main(page)
     name = f"e2e-enter-{int(time.time() * 1000) % 10**9}"
-    epochs = m.get_by_role("spinbutton", name="Epochs")
-    epochs.fill("2")
-    epochs.press("Enter")
-    ckpt = m.get_by_role("textbox", name="Checkpoint name")
-    ckpt.fill(name)
-    ckpt.press("Enter")
-    m.get_by_role("textbox", name="Hidden sizes (mlp widths or conv channels)").press("Enter")
+    fill_train_form(m, "2", name, None, "Enter")
     page.wait_for_timeout(3_000)  # a submitted form would have started the run by now
     wait_idle(page, 60_000)
     expect(m.get_by_text("Started")).to_have_count(0)

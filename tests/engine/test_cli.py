@@ -44,6 +44,14 @@ def trained(tmp_path_factory):
     return out, r
 
 
+@pytest.fixture
+def trained_copy(trained, tmp_path):
+    """A copy of the trained checkpoint to change, and the checkpoint as it was."""
+    out = tmp_path / "copy.safetensors"
+    shutil.copy(trained[0], out)
+    return out, load_checkpoint(out)
+
+
 @pytest.mark.slow
 def test_train_writes_a_loadable_checkpoint(trained):
     out, r = trained
@@ -196,11 +204,8 @@ def test_a_run_in_progress_on_the_same_file_is_refused(tmp_path, capsys, tiny_mo
 
 
 @pytest.mark.slow
-def test_resume_continues(trained, tmp_path, capsys, tiny_moons):
-    src, _ = trained
-    out = tmp_path / "r.safetensors"
-    shutil.copy(src, out)
-    before = load_checkpoint(out)
+def test_resume_continues(trained_copy, capsys, tiny_moons):
+    out, before = trained_copy
     rc = train_main([*SMALL, "--epochs", "2", "--iwae-k", "0", "--resume", "--out", str(out)])
     assert rc == 0
     stdout = capsys.readouterr().out
@@ -300,19 +305,16 @@ def test_int_list():
 
 
 @pytest.mark.slow
-def test_evaluate_save_iwae_records_the_figure_for_the_model_card(trained, tmp_path, tiny_moons, capsys):
+def test_evaluate_save_iwae_records_the_figure_for_the_model_card(trained_copy, tiny_moons, capsys):
     """--save-iwae rewrites the checkpoint with iwae, iwae_k and iwae_n; weights and other metrics stay."""
-    src, _ = trained
-    out = tmp_path / "copy.safetensors"
-    shutil.copy(src, out)
-    before = load_checkpoint(out)
+    out, before = trained_copy
     assert evaluate_main([str(out), "--iwae-k", "7", "--limit", "20", "--json", "--save-iwae"]) == 0
     res = json.loads(capsys.readouterr().out)
     after = load_checkpoint(out)
     assert after.metrics["iwae_k"] == 7 and after.metrics["iwae_n"] == 20 and after.metrics["iwae"] == res["iwae"]
     assert after.metrics["elbo"] == before.metrics["elbo"] and after.metrics["n"] == before.metrics["n"]
     assert all(torch.equal(a, b) for a, b in zip(after.model.state_dict().values(), before.model.state_dict().values()))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.safetensors"]  # no lock or temporary file left
+    assert sorted(p.name for p in out.parent.iterdir()) == ["copy.safetensors"]  # no lock or temporary file left
 
 
 # --------------------------------------------------------------------------- flags generated from the config schema

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { clamp, dimLabel, fmt } from "../../static/live/dom.mjs";
+import { all, clamp, dimLabel, fmt } from "../../static/live/dom.mjs";
 import { scheduler } from "../../static/live/scheduler.mjs";
 
 // code.mjs keeps its state on the page's window and speaks through DOM events (node 18 has no CustomEvent).
@@ -108,4 +108,13 @@ test("views share one code per token and hear each other's changes, not their ow
   announce("t1", "sliders");
   assert.deepEqual(heard, ["pad"]);
   stopSliders();
+});
+
+test("all calls each clean-up once, in order", () => {
+  const calls = [];
+  all(
+    () => calls.push("frames"),
+    () => calls.push("listener"),
+  )();
+  assert.deepEqual(calls, ["frames", "listener"]);
 });

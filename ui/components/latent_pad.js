@@ -114,10 +114,7 @@ export default function (component) {
     plane.addEventListener("keyup", (e) => e.key in keys && send());
     const unlisten = live.listen(data.token, "pad", show);
     show();
-    stop = () => {
-      frames.stop();
-      unlisten();
-    };
+    stop = live.all(frames.stop, unlisten);
   })();
   return () => {
     alive = false;

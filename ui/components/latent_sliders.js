@@ -73,10 +73,7 @@ export default function (component) {
       frames.request(code);
     });
     frames.request(code);
-    stop = () => {
-      frames.stop();
-      unlisten();
-    };
+    stop = live.all(frames.stop, unlisten);
   })();
   return () => {
     alive = false;
