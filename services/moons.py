@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from vae.datasets.moons import MOON_FIT_LIMIT, PHASE_NAMES, MoonFit, fit_moons, phase_class
+from vae.distributions import LOG_2PI, projected_covariance
 
 __all__ = ["MOON_FIT_LIMIT", "MoonFit", "MoonPlane", "fit_moons", "moon_plane", "story"]
 
@@ -120,14 +121,14 @@ def moon_plane(
     names: list[str] | None = None
     if std is not None:
         var = std[:ref_n].double().pow(2)
-        covs = torch.einsum("dk,nd,dl->nkl", w, var, w).numpy()
+        covs = projected_covariance(var, w).numpy()
         # log q(z_t|x_i) for every step t and image i, (S, N), in chunks of images
         maha, logq = [], []
         for i in range(0, len(mean), chunk):
             m, v = mean[i : i + chunk], var[i : i + chunk]
             sq = ((path[:, None, :] - m[None]) ** 2 / v[None]).sum(-1)  # (S, n)
             maha.append(sq)
-            logq.append(-0.5 * (sq + v.log().sum(-1)[None] + mean.shape[1] * math.log(2 * math.pi)))
+            logq.append(-0.5 * (sq + v.log().sum(-1)[None] + mean.shape[1] * LOG_2PI))
         sq, logq = torch.cat(maha, 1), torch.cat(logq, 1)
         covered = (sq <= _chi2_95(mean.shape[1])).sum(1).numpy()
         resp = torch.softmax(logq, dim=1)  # each image's share of q(z_t) = mean_i q(z_t|x_i)
@@ -136,7 +137,7 @@ def moon_plane(
         top = by_class.max(1)
         names, share = [PHASE_NAMES[int(k)] for k in top.indices], top.values.numpy()
         if end_std is not None:
-            end_covs = torch.einsum("dk,nd,dl->nkl", w, end_std.double().pow(2), w).numpy()
+            end_covs = projected_covariance(end_std.double().pow(2), w).numpy()
     return MoonPlane(
         codes=to_plane(mean),
         data_phase=phase.numpy(),

@@ -2,6 +2,8 @@
 # ruff: noqa: E501
 """The Compare page's "What am I seeing?" text (Markdown with $LaTeX$), in the design documents' notation."""
 
+from vae.evaluate import ACTIVE_UNIT_NATS
+
 COMPARE = r"""
 Every model here saw **the same test images** and, where latent sizes agree, **the same random codes**: the
 same reconstructions to make, the same prior draws $z \sim \mathcal N(0, I)$ (one seed), the same two end
@@ -27,7 +29,7 @@ so β is the price of one nat of rate in nats of distortion; β = 1 is the ELBO 
   reconstructions are sharper (lower $D$), but the posteriors $q(z\mid x)$ move away from $\mathcal N(0, I)$, so codes
   drawn from the prior fall where no image was encoded and the prior samples get worse.
 - **β > 1**: rate is dear. The codes are pushed towards the prior: more prior-like codes, better-covered prior,
-  blurrier reconstructions, **fewer active units** (the bars: dimensions whose mean KL is under 0.01 nats carry
+  blurrier reconstructions, **fewer active units** (the bars: dimensions whose mean KL is under ACTIVE_UNIT_NATS nats carry
   nothing, $q(z_j\mid x) \approx \mathcal N(0, 1)$ for every $x$). Far enough, **posterior collapse**: $R \to 0$,
   $q(z\mid x) = \mathcal N(0, I)$ for every image and the decoder draws the average image whatever $z$ is.
 
@@ -50,4 +52,4 @@ below it.
 **An AE** has a point code: there is no $q(z\mid x)$ with a density, no KL (its rate is unbounded), no ELBO and no IWAE;
 only its reconstruction term, drawn as a dashed line at its distortion. Its row of "prior samples" is what its
 decoder makes of codes drawn from $\mathcal N(0, I)$, a distribution it was never trained to match.
-"""
+""".replace("ACTIVE_UNIT_NATS", f"{ACTIVE_UNIT_NATS:g}")  # the one threshold, vae.evaluate's
