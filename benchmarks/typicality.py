@@ -1,8 +1,8 @@
 """Typicality on data: how often the Reconstruct page's verdict calls each kind of input out of distribution.
 
-For every committed model (or those named) it calibrates the verdict's three tests (S(x), -log2 p(x) and the
-reconstruction's distortion) on one part of the test split, the page's reference (the first 1,000 test images;
-the first half of a smaller test set), then scores
+For every committed model (or those named) it calibrates the verdict's four tests (S(x), -log2 p(x), the
+reconstruction's distortion and the grey levels) on one part of the test split, the page's reference (the first
+1,000 test images; the first half of a smaller test set), then scores
 
 - held-out test images, never in the reference, as tensors: the share called typical (target >= 95%);
 - a sample of those held-out images saved as 8-bit PNG files and uploaded, preprocessing included;
@@ -12,7 +12,7 @@ the first half of a smaller test set), then scores
 - uploads from another data set: MNIST digits and a hand-drawn 3 (several stroke widths) on a moons model,
   moons on a digits model, each as an 8-bit PNG file (``--foreign`` of each).
 
-Each line gives the count, the share, and how many each test flags (S, -log p, x^ != x). Everything goes
+Each line gives the count, the share, and how many each test flags (S, -log p, x^ != x, levels). Everything goes
 through ``services.scoring`` as the page does (``process_upload`` with the checkpoint's preprocessing; the
 IWAE is skipped, the verdict does not use it). MNIST is read from ``--data-dir`` (default ``../shared/data``),
 else from the test set shipped with the code.
@@ -119,6 +119,7 @@ def held_out_failed(model, ref: Reference, x: torch.Tensor) -> dict[str, np.ndar
         codelength_bits(elbo, model.config),
         complexity_bits(xs, model.config),
         reconstruction_distortion(model, xs),
+        ref.levels_of(x),  # before binarization, as the page does
     )
 
 
@@ -133,7 +134,7 @@ def uploads_failed(model, ref: Reference, style: str, dark: bool, files) -> dict
     return out
 
 
-SHORT = {"simple": "S", "unlikely": "-log p", "unexplained": "x^!=x"}
+SHORT = {"simple": "S", "unlikely": "-log p", "unexplained": "x^!=x", "levels": "levels"}
 IN_DATA = "test images as PNG uploads"
 
 
@@ -147,7 +148,8 @@ def _line(kind: str, failed: list[tuple], in_data: bool) -> str:
 def report(name: str, ds: str, ref: Reference, held: dict[str, np.ndarray], uploaded: dict, seconds: float) -> None:
     print(
         f"\n{name} ({ds}; calibrated on {len(ref):,} test images; limits: S {ref.s_limit:+.0f} bits, "
-        f"-log2 p {ref.codelength_limit:.0f} bits, (x - x^)^2 {ref.distortion_limit:.4f}; {seconds:.0f} s)"
+        f"-log2 p {ref.codelength_limit:.0f} bits, (x - x^)^2 {ref.distortion_limit:.4f}, "
+        f"levels {ref.levels_limit:.2f} bits/pixel; {seconds:.0f} s)"
     )
     per_image = list(zip(*(held[t] for t in TESTS)))
     print(_line("held-out test images", [tuple(t for t, on in zip(TESTS, f) if on) for f in per_image], True))

@@ -1,8 +1,9 @@
 """The words and the chart of the Reconstruct page's typicality verdict (services.scoring computes it).
 
-Three tests, each calibrated on the model's test images: S(x) (Serrà et al. 2020), the codelength
--log2 p(x) and the reconstruction's distortion mean (x - x_hat)^2. Here each is named, explained, and
-the test images' S is drawn with the scored images on it.
+Four tests, each calibrated on the model's test images: S(x) (Serrà et al. 2020), the codelength
+-log2 p(x), the reconstruction's distortion mean (x - x_hat)^2 and the grey levels of the image's lit
+pixels under the test images' histogram of levels. Here each is named, explained, and the test images'
+S is drawn with the scored images on it.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from ui.figures import MARGIN
 
 Q = {t: f"{q:g}" for t, q in PERCENTILES.items()}  # "99.5": each test's percentile as written
 # A few characters per failed test for the summary table's cell; the column's help and the caption say more.
-SHORT = {"simple": "S", "unlikely": "−log p", "unexplained": "x̂ ≠ x"}
+SHORT = {"simple": "S", "unlikely": "−log p", "unexplained": "x̂ ≠ x", "levels": "grey"}
 VERDICT_HELP = (
-    "typical: passes all three tests. OOD (out of distribution) names the tests it fails: "
+    "typical: passes all four tests. OOD (out of distribution) names the tests it fails: "
     "S — S(x) too high (too simple for the model); −log p — the model's codelength too high (unlikely); "
-    f"x̂ ≠ x — the reconstruction too far from the image. The limits are the {Q['simple']}th, {Q['unlikely']}th "
-    f"and {Q['unexplained']}th percentiles of the test images' values."
+    "x̂ ≠ x — the reconstruction too far from the image; grey — its pixels' grey levels unlike the test "
+    f"images'. The limits are the {Q['simple']}th, {Q['unlikely']}th, {Q['unexplained']}th and {Q['levels']}th "
+    "percentiles of the test images' values."
 )
 MARK_COLOURS = ("#e84118", "#0097e6", "#8c7ae6", "#e1b12c", "#44bd32", "#c23616", "#353b48", "#40739e")
 CLIP_SPANS = 1.0  # marks within this many widths of the test images' range are drawn where they are
@@ -45,9 +47,15 @@ def _reason(t: Typicality, test: str, deterministic: bool) -> str:
     if test == "unlikely":
         cost = "its reconstruction costs" if deterministic else "the model needs"
         return f"{cost} {t.codelength:,.0f} bits, more than for {Q[test]}% of its test images: it is unlikely"
+    if test == "unexplained":
+        return (
+            f"its reconstruction is not the image: the mean squared error (x − x̂)² is {t.distortion:.4f} a pixel, "
+            f"above {t.distortion_limit:.4f} ({Q[test]}th percentile of test images): the model does not explain it"
+        )
     return (
-        f"its reconstruction is not the image: the mean squared error (x − x̂)² is {t.distortion:.4f} a pixel, "
-        f"above {t.distortion_limit:.4f} ({Q[test]}th percentile of test images): the model does not explain it"
+        f"its grey levels are unlike the test images': coded with their histogram of the lit pixels' levels, "
+        f"its lit pixels take {t.levels:.2f} bits each, above {t.levels_limit:.2f} ({Q[test]}th percentile of "
+        "test images), so its shading or strokes are not drawn like theirs"
     )
 
 
@@ -56,15 +64,15 @@ def verdict(t: Typicality, deterministic: bool = False) -> str:
     if t.typical:
         cost = "−log₂ p(x|ẑ)" if deterministic else "−log₂ p(x)"
         return (
-            f"Typical for this model: its S(x), its {cost} and its reconstruction error (x − x̂)² are each "
-            f"below their limit, a high percentile ({Q['simple']}, {Q['unlikely']}, {Q['unexplained']}) of its "
-            f"{t.n:,} test images' values."
+            f"Typical for this model: its S(x), its {cost}, its reconstruction error (x − x̂)² and its grey "
+            f"levels are each below their limit, a high percentile ({Q['simple']}, {Q['unlikely']}, "
+            f"{Q['unexplained']}, {Q['levels']}) of its {t.n:,} test images' values."
         )
     return "Out of distribution: " + "; and ".join(_reason(t, f, deterministic) for f in t.failed) + "."
 
 
 def limits_caption(t: Typicality, deterministic: bool) -> str:
-    """The three tests' numbers against their limits, a line each (Markdown line breaks), ✓ passed, ✗ failed."""
+    """The four tests' numbers against their limits, a line each (Markdown line breaks), ✓ passed, ✗ failed."""
     cost = "−log₂ p(x|ẑ)" if deterministic else "−ELBO/ln 2 ≥ −log₂ p(x)"
     mark = {True: "✗", False: "✓"}
     lines = (
@@ -74,6 +82,9 @@ def limits_caption(t: Typicality, deterministic: bool) -> str:
         f"limit {t.codelength_limit:,.0f} ({Q['unlikely']}th percentile)",
         f"{mark[t.unexplained]} **x̂ ≠ x**: (x − x̂)² = {t.distortion:.4f} a pixel (percentile "
         f"{t.distortion_percentile:.1f}); limit {t.distortion_limit:.4f} ({Q['unexplained']}th percentile)",
+        f"{mark[t.odd_levels]} **grey**: grey levels {t.levels:.2f} bits a lit pixel under the test images' "
+        f"histogram, before any binarization (percentile {t.levels_percentile:.1f}); limit {t.levels_limit:.2f} "
+        f"({Q['levels']}th percentile)",
     )
     return "  \n".join(lines)
 

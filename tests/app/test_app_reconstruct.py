@@ -180,6 +180,32 @@ def test_a_model_switch_shows_no_value_the_new_model_cannot_have():
     assert widget(at, "select_slider", "rc_mc_l").value == 1000 and widget(at, "selectbox", "rc_example").value == 5
 
 
+def test_a_shaded_moon_on_mnist_vae_2d_is_out_of_distribution():
+    """Issue 22: a moon uploaded to mnist-vae-2d was "Typical for this model"; the page now names the grey-levels
+    test and says why (MNIST's strokes are full white, a shaded moon is grey throughout)."""
+    from vae.data import load_dataset
+    from vae.images import to_pil
+
+    at = page_on_model(PAGE, "mnist-vae-2d")
+    moons = load_dataset("moons", need_train=False)
+    gibbous = [i for i, y in enumerate(moons.test_y.tolist()) if moons.label_names[y] == "waxing gibbous"][:2]
+    files = []
+    for i in gibbous:  # two files: the summary table is shown for more than one
+        buf = io.BytesIO()
+        to_pil(moons.test_x[i]).save(buf, format="PNG")
+        files.append((f"moon{i}.png", buf.getvalue(), "image/png"))
+    at.file_uploader(key="rc_upload").set_value(files).run()
+    assert not at.exception, [e.value for e in at.exception]
+    verdicts = [w.value for w in at.warning if w.value.startswith("Out of distribution")]
+    assert len(verdicts) == 2 and all("its grey levels are unlike the test images'" in v for v in verdicts), verdicts
+    assert "✗ **grey**" in texts(at)
+    cells = at.dataframe[0].value["verdict"].tolist()
+    assert all(c.startswith("OOD") and "grey" in c and len(c) <= 28 for c in cells), cells
+    at.file_uploader(key="rc_upload").clear()
+    widget(at, "selectbox", "rc_example").set_value(3).run()
+    assert [s.value for s in at.success if s.value.startswith("Typical")], [s.value for s in at.success]
+
+
 def test_autoencoder_shows_reconstruction_only():
     at = page_on_model(PAGE, "moons-ae")
     at.file_uploader(key="rc_upload").upload("moon.png", moon_png(), "image/png").run()

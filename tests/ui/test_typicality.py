@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from services.scoring import Reference, judge
+from services.scoring import LEVEL_BINS, TESTS, Reference, judge
 from ui.typicality import _levels, limits_caption, s_histogram, short_verdict, verdict
 from vae.config import ModelConfig
 
@@ -17,11 +17,19 @@ CFG = ModelConfig(image_shape=(1, 28, 28), hidden=(16,), latent_dim=2)
 def _ref(n: int = 200) -> Reference:
     rng = np.random.default_rng(0)
     codelength = rng.normal(200, 20, n)
-    return Reference(-codelength * math.log(2), codelength, rng.normal(500, 20, n), rng.uniform(0, 0.02, n))
+    probs = np.full(LEVEL_BINS - 1, 1 / (LEVEL_BINS - 1))
+    return Reference(
+        -codelength * math.log(2),
+        codelength,
+        rng.normal(500, 20, n),
+        rng.uniform(0, 0.02, n),
+        rng.uniform(2.0, 3.0, n),
+        probs,
+    )
 
 
-def _judge(codelength: float, complexity: float, dist: float):
-    return judge(-codelength * math.log(2), complexity, dist, _ref(), CFG)
+def _judge(codelength: float, complexity: float, dist: float, levels: float = 2.5):
+    return judge(-codelength * math.log(2), complexity, dist, levels, _ref(), CFG)
 
 
 def test_the_verdict_says_which_test_failed_and_why():
@@ -36,13 +44,27 @@ def test_the_verdict_says_which_test_failed_and_why():
     text = verdict(unexplained)
     assert "its reconstruction is not the image" in text and "0.0500" in text and "generic compressor" not in text
     assert verdict(_judge(200, 500, 0.01)).startswith("Typical for this model")
-    assert limits_caption(unexplained, False).count("✗") == 1 and limits_caption(unexplained, False).count("✓") == 2
+    assert limits_caption(unexplained, False).count("✗") == 1 and limits_caption(unexplained, False).count("✓") == 3
+
+
+def test_the_grey_levels_test_is_named_and_explained():
+    """The fourth test (a shaded moon on an MNIST model): the sentence, the caption's line and the cell say it."""
+    grey = _judge(200, 500, 0.01, levels=3.5)
+    assert grey.failed == ("levels",)
+    text = verdict(grey)
+    assert text.startswith("Out of distribution") and "its grey levels are unlike the test images'" in text
+    assert "3.50 bits" in text and "99.5th percentile" in text and "reconstruction is not" not in text
+    caption = limits_caption(grey, False)
+    assert caption.count("✗") == 1 and "✗ **grey**" in caption and "3.50 bits a lit pixel" in caption
+    assert short_verdict(grey.failed) == "OOD: grey"
+    assert "grey levels" in verdict(_judge(200, 500, 0.01))  # a typical image passed it too
 
 
 def test_short_verdict_fits_a_cell():
     assert short_verdict(()) == "typical" and short_verdict(None) is None
     assert short_verdict(("simple", "unlikely", "unexplained")) == "OOD: S, −log p, x̂ ≠ x"
     assert len(short_verdict(("simple", "unlikely", "unexplained"))) <= 24  # the old cell was 46 characters
+    assert short_verdict(TESTS) == "OOD: S, −log p, x̂ ≠ x, grey" and len(short_verdict(TESTS)) <= 28
 
 
 def test_levels_keep_close_markers_apart():
