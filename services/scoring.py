@@ -324,36 +324,21 @@ class Typicality:
         """S(x) = -log2 p(x) - L(x) in bits."""
         return self.codelength - self.complexity
 
-    @property
-    def too_simple(self) -> bool:
-        """S above the test images' limit: the model saves fewer bits over the compressor than on them."""
-        return self.s > self.s_limit
-
-    @property
-    def unlikely(self) -> bool:
-        """-log2 p(x) above the test images' limit: the model finds the image costly to code."""
-        return self.codelength > self.codelength_limit
-
-    @property
-    def unexplained(self) -> bool:
-        """The distortion above the test images' limit: the reconstruction is not the image."""
-        return self.distortion > self.distortion_limit
-
-    @property
-    def odd_levels(self) -> bool:
-        """The grey-level bits above the test images' limit: its pixels' levels are unlike theirs."""
-        return self.levels > self.levels_limit
+    def limits(self) -> dict[str, tuple[float, float]]:
+        """Each test's value and its test images' limit, by name (TESTS, in order): S(x) (too simple: the
+        model saves fewer bits over the compressor than on them), -log2 p(x) (unlikely: costly to code), the
+        distortion (unexplained: the reconstruction is not the image), the grey-level bits (odd levels)."""
+        return {
+            "simple": (self.s, self.s_limit),
+            "unlikely": (self.codelength, self.codelength_limit),
+            "unexplained": (self.distortion, self.distortion_limit),
+            "levels": (self.levels, self.levels_limit),
+        }
 
     @property
     def failed(self) -> tuple[str, ...]:
         """The names (TESTS, in order) of the tests the image fails: empty when it is typical."""
-        on = {
-            "simple": self.too_simple,
-            "unlikely": self.unlikely,
-            "unexplained": self.unexplained,
-            "levels": self.odd_levels,
-        }
-        return tuple(t for t in TESTS if on[t])
+        return tuple(t for t, (value, limit) in self.limits().items() if value > limit)
 
     @property
     def typical(self) -> bool:

@@ -74,15 +74,15 @@ def verdict(t: Typicality, deterministic: bool = False) -> str:
 def limits_caption(t: Typicality, deterministic: bool) -> str:
     """The four tests' numbers against their limits, a line each (Markdown line breaks), ✓ passed, ✗ failed."""
     cost = "−log₂ p(x|ẑ)" if deterministic else "−ELBO/ln 2 ≥ −log₂ p(x)"
-    mark = {True: "✗", False: "✓"}
+    ok = {name: "✗" if name in t.failed else "✓" for name in t.limits()}
     lines = (
-        f"{mark[t.too_simple]} **S**: S(x) = {t.codelength:,.0f} bits ({cost}) − {t.complexity:,.0f} bits (L(x), "
+        f"{ok['simple']} **S**: S(x) = {t.codelength:,.0f} bits ({cost}) − {t.complexity:,.0f} bits (L(x), "
         f"zlib) = {t.s:+,.0f} bits; limit {t.s_limit:+,.0f} ({Q['simple']}th percentile)",
-        f"{mark[t.unlikely]} **−log p**: {t.codelength:,.0f} bits (percentile {t.codelength_percentile:.1f}); "
+        f"{ok['unlikely']} **−log p**: {t.codelength:,.0f} bits (percentile {t.codelength_percentile:.1f}); "
         f"limit {t.codelength_limit:,.0f} ({Q['unlikely']}th percentile)",
-        f"{mark[t.unexplained]} **x̂ ≠ x**: (x − x̂)² = {t.distortion:.4f} a pixel (percentile "
+        f"{ok['unexplained']} **x̂ ≠ x**: (x − x̂)² = {t.distortion:.4f} a pixel (percentile "
         f"{t.distortion_percentile:.1f}); limit {t.distortion_limit:.4f} ({Q['unexplained']}th percentile)",
-        f"{mark[t.odd_levels]} **grey**: grey levels {t.levels:.2f} bits a lit pixel under the test images' "
+        f"{ok['levels']} **grey**: grey levels {t.levels:.2f} bits a lit pixel under the test images' "
         f"histogram, before any binarization (percentile {t.levels_percentile:.1f}); limit {t.levels_limit:.2f} "
         f"({Q['levels']}th percentile)",
     )

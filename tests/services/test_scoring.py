@@ -502,7 +502,7 @@ def test_a_blank_page_is_likely_yet_atypical():
     ref = typicality_reference(ckpt.model, load_dataset("moons", need_train=False).test_x, limit=300)
     r = process_upload("blank.png", _not_data()["blank black"], ckpt.model, reference=ref, iwae_k=0)
     t = r.typicality
-    assert t.codelength_percentile < 5 and t.too_simple and not t.unlikely
+    assert t.codelength_percentile < 5 and "simple" in t.failed and "unlikely" not in t.failed
 
 
 @pytest.fixture(scope="module")
@@ -529,7 +529,7 @@ def test_a_drawn_digit_on_moons_is_out_of_distribution(moons_vae):
     r = process_upload("three.png", drawn_three(), model, reference=ref, iwae_k=0)
     t = r.typicality
     assert r.ok and not t.typical, t
-    assert t.failed == ("unexplained", "levels") and not t.too_simple and not t.unlikely
+    assert t.failed == ("unexplained", "levels") and "simple" not in t.failed and "unlikely" not in t.failed
     assert t.distortion > 2 * t.distortion_limit
 
 
@@ -554,7 +554,7 @@ def test_mnist_digits_on_a_moons_model_are_out_of_distribution(name):
     for i, x in enumerate(_mnist_test_x()[:12]):
         upload = png(to_pil(x).resize((112, 112), Image.BILINEAR))
         t = process_upload(f"digit {i}", upload, model, reference=ref, iwae_k=0).typicality
-        assert not t.typical and t.unexplained, (name, i, t)
+        assert not t.typical and "unexplained" in t.failed, (name, i, t)
 
 
 def test_a_full_moon_on_mnist_is_out_of_distribution():
