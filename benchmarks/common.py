@@ -10,7 +10,9 @@ import os
 import platform
 import signal
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 
 class BenchError(Exception):
@@ -70,3 +72,16 @@ def print_table(head: list[str], cells: list[tuple[str, ...]], markdown: bool = 
         print("|" + "---|" * len(head))
         for c in cells:
             print("| " + " | ".join(c) + " |")
+
+
+def alternating(repeats: int, items: list) -> Iterator[tuple[int, Any]]:
+    """(repeat, item) for every repeat, the items in turn forwards then backwards, so that a drift of the
+    machine over the run (heat, another job) falls on each item alike."""
+    for r in range(repeats):
+        for item in items if r % 2 == 0 else items[::-1]:
+            yield r, item
+
+
+def run_line(r: int, line: str) -> None:
+    """One run's figures, as it finishes."""
+    print(f"  run {r + 1}: {line}", flush=True)

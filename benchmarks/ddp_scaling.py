@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import BenchError, cpu_cores, cpu_name, print_table, run_limited  # noqa: E402
+from common import BenchError, alternating, cpu_cores, cpu_name, print_table, run_limited, run_line  # noqa: E402
 
 from vae.meta import CheckpointError, read_metadata  # noqa: E402
 
@@ -206,16 +206,15 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[int, list[dict]] = {n: [] for n in procs}
     try:
         with tempfile.TemporaryDirectory(prefix="ddp_scaling_") as tmp:
-            for r in range(args.repeats):
-                for n in procs if r % 2 == 0 else procs[::-1]:
-                    out = run_once(args, n, batch_for(n), threads_for(n), Path(tmp) / f"n{n}-r{r}.safetensors")
-                    results[n].append(out)
-                    print(
-                        f"  run {r + 1}: {n} process(es) x {threads_for(n)} thread(s), batch {batch_for(n)}/process: "
-                        f"{out['samples_per_s']:9.0f} samples/s, wall {out['wall_s']:6.1f} s "
-                        f"({out['train_s']:.1f} s training), test ELBO {out['test_elbo']:.2f} nats/image",
-                        flush=True,
-                    )
+            for r, n in alternating(args.repeats, procs):
+                out = run_once(args, n, batch_for(n), threads_for(n), Path(tmp) / f"n{n}-r{r}.safetensors")
+                results[n].append(out)
+                run_line(
+                    r,
+                    f"{n} process(es) x {threads_for(n)} thread(s), batch {batch_for(n)}/process: "
+                    f"{out['samples_per_s']:9.0f} samples/s, wall {out['wall_s']:6.1f} s "
+                    f"({out['train_s']:.1f} s training), test ELBO {out['test_elbo']:.2f} nats/image",
+                )
     except BenchError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

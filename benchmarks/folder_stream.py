@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import BenchError, cpu_cores, cpu_name, print_table, run_limited  # beside this file
+from common import BenchError, alternating, cpu_cores, cpu_name, print_table, run_limited, run_line  # beside this file
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT = "FOLDER_STREAM_RESULT "  # prefix of the child's one JSON line on stdout
@@ -294,20 +294,19 @@ def main(argv: list[str] | None = None) -> int:
                 f"({1e3 * write_s / args.n:.2f} ms a file; not counted)",
                 flush=True,
             )
-            for r in range(args.repeats):
-                for mode, workers in modes if r % 2 == 0 else modes[::-1]:
-                    out = run_child(args, folder, mode, workers)
-                    results[(mode, workers)].append(out)
-                    w_mb = workers_rss([out]) + (" MB" if workers else "")
-                    skipped = f", {out['skipped']} file(s) unreadable" if out["skipped"] else ""
-                    print(
-                        f"  run {r + 1}: {label(mode, workers):19s} load {out['load_s']:6.2f} s, "
-                        f"{out['samples_per_s']:8,.0f} samples/s ({out['train_s']:.1f} s training, "
-                        f"{out['n_train']:,} train / {out['n_test']:,} test), test ELBO {out['test_elbo']:.2f}, "
-                        f"peak RSS trainer {out['rss_trainer_mb']:.0f} MB, workers {w_mb}, "
-                        f"wall {out['wall_s']:.1f} s{skipped}",
-                        flush=True,
-                    )
+            for r, (mode, workers) in alternating(args.repeats, modes):
+                out = run_child(args, folder, mode, workers)
+                results[(mode, workers)].append(out)
+                w_mb = workers_rss([out]) + (" MB" if workers else "")
+                skipped = f", {out['skipped']} file(s) unreadable" if out["skipped"] else ""
+                run_line(
+                    r,
+                    f"{label(mode, workers):19s} load {out['load_s']:6.2f} s, "
+                    f"{out['samples_per_s']:8,.0f} samples/s ({out['train_s']:.1f} s training, "
+                    f"{out['n_train']:,} train / {out['n_test']:,} test), test ELBO {out['test_elbo']:.2f}, "
+                    f"peak RSS trainer {out['rss_trainer_mb']:.0f} MB, workers {w_mb}, "
+                    f"wall {out['wall_s']:.1f} s{skipped}",
+                )
     except BenchError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
