@@ -24,6 +24,9 @@ from vae.models import VAE
 
 # The eight phases around the colour wheel: neighbours in phase get neighbouring hues.
 PHASE_COLOURS = ["#4c4c66", "#6a5acd", "#1f77b4", "#17becf", "#f2c14e", "#ff7f0e", "#d62728", "#9467bd"]
+# Codes drawn per panel: every code is an SVG point the browser styles one by one (5,000 a panel took ~2 s of
+# the browser's CPU per page open, benchmarks/load.py --browser); an even sample shows the same clouds.
+PLANE_POINTS = 1000
 
 
 def _moons_code() -> str:
@@ -65,13 +68,14 @@ def step_names(n: int) -> list[str]:
 
 def _panel(fig: go.Figure, col: int, plane: MoonPlane, show_legend: bool) -> None:
     """One model's plane: data codes by phase, their noise (VAE), the ends' ±1σ/±2σ and the path."""
-    cls = phase_class(plane.data_phase)
+    drawn = np.linspace(0, len(plane.codes) - 1, min(PLANE_POINTS, len(plane.codes))).round().astype(int)
+    cls, codes = phase_class(plane.data_phase[drawn]), plane.codes[drawn]
     for k, name in enumerate(PHASE_NAMES):
         m = cls == k
         fig.add_trace(
             go.Scatter(
-                x=plane.codes[m, 0],
-                y=plane.codes[m, 1],
+                x=codes[m, 0],
+                y=codes[m, 1],
                 mode="markers",
                 name=name,
                 legendgroup=name,
@@ -208,6 +212,9 @@ def moon_argument(
     with st.spinner("Laying out the path among the training codes and their noise…"):
         planes = [(t, plane_of(ck.model, c, ref_phase, xa, xb, z)) for (t, _, ck, z), c in zip(paths, codes)]
     st.plotly_chart(plane_figure(planes), key="ip_moon_plane")
+    n = len(planes[0][1].codes)
+    if n > PLANE_POINTS:
+        st.caption(f"Each panel draws an even sample of {PLANE_POINTS:,} of the {n:,} codes; the table counts all.")
     for (title, _, ckpt, _), fit in zip(paths, row_fits):
         st.markdown(verdict(title, fit, ckpt.config.kind))
     st.dataframe(step_table(list(zip([p[0] for p in paths], row_fits)), planes), key="ip_moon_steps", hide_index=True)

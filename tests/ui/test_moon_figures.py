@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from services.moons import MoonFit, MoonPlane
-from ui.moons import plane_figure, step_table, verdict
+from ui.moons import PLANE_POINTS, plane_figure, step_table, verdict
 
 
 def plane(vae: bool) -> MoonPlane:
@@ -45,6 +45,22 @@ def test_plane_figure_has_both_panels_with_ellipses_for_the_vae_only():
     assert [h.split(":")[0] for h in vae_path.hovertext] == ["step A", "step 1", "step B"]
     assert "inside the 95% noise region of 1 data codes" in vae_path.hovertext[1]
     assert "2.0× the codes' usual spacing" in ae_path.hovertext[1]
+
+
+def test_plane_figure_draws_an_even_sample_of_many_codes():
+    """5,000 codes a panel were 10,000 SVG points for the browser to style on every page open: at most
+    PLANE_POINTS a panel are drawn, spread over the whole data (every phase keeps its points)."""
+    n = 5 * PLANE_POINTS
+    big = plane(True)
+    big.codes = np.stack([np.arange(n, dtype=float), np.zeros(n)], 1)
+    big.data_phase = np.linspace(0, 2 * math.pi, n, endpoint=False)
+    big.covs = np.tile(np.eye(2) * 0.25, (n, 1, 1))
+    fig = plane_figure([("VAE · v", big)])
+    points = [t for t in fig.data if t.mode == "markers"]
+    xs = np.concatenate([np.asarray(t.x) for t in points])
+    assert len(xs) == PLANE_POINTS
+    assert xs.min() == 0 and xs.max() == n - 1  # from the first code to the last, not the first PLANE_POINTS
+    assert len([t for t in points if len(t.x)]) == 8  # all eight phases drawn
 
 
 def test_verdicts_and_step_table():
