@@ -220,8 +220,10 @@ def test_mixtures(page, server):
     """The Mixtures page needs no checkpoint: both models' densities and samples are drawn, and K refits EM."""
     open_page(page, server.url, "/Mixtures", timeout=SLOW)
     m = main(page)
-    expect(m.get_by_role("heading", name=re.compile(r"^3 Gaussians: p\(x\)"))).to_be_visible()
-    expect(m.get_by_role("heading", name=re.compile(r"^Infinitely many: p\(x\) = ∫"))).to_be_visible()
+    # Short headings, each with its formula rendered as LaTeX beneath it (issue 22: notation as in the panels).
+    expect(m.get_by_role("heading", name="3 Gaussians", exact=True)).to_be_visible()
+    expect(m.get_by_role("heading", name="Infinitely many: one per z", exact=True)).to_be_visible()
+    expect(m.locator(".katex").first).to_be_visible()
     charts = m.locator('[data-testid="stPlotlyChart"]')
     expect(charts).to_have_count(5)  # two densities, the decoder, two sample histograms
     for chart in charts.all():
@@ -229,7 +231,7 @@ def test_mixtures(page, server):
         expect(chart.locator(".main-svg").first).to_be_visible()
     focus_slider(page, "K, the mixture's components")
     page.keyboard.press("ArrowRight")
-    expect(m.get_by_role("heading", name=re.compile(r"^4 Gaussians: p\(x\)"))).to_be_visible(timeout=SLOW)
+    expect(m.get_by_role("heading", name="4 Gaussians", exact=True)).to_be_visible(timeout=SLOW)
     wait_idle(page)
     assert_clean(page, server)
     screenshot(page, "mixtures")
