@@ -84,8 +84,9 @@ def decoder_file(model: VAE, static: Path = STATIC) -> Path:
 
 
 def _decoder_digest(model: VAE) -> str:
-    """A hash of what the export depends on: the decoder's layers and weights, the exporter, torch."""
-    h = hashlib.sha256(f"{model.decoder!r}|{model.latent_dim}|{torch.__version__}".encode())
+    """A hash of what the export depends on: the model's config (its likelihood sets the mean the graph
+    returns), the decoder's layers and weights, the exporter, torch."""
+    h = hashlib.sha256(f"{model.config!r}|{model.decoder!r}|{torch.__version__}".encode())
     h.update(inspect.getsource(vae.export).encode())
     for name, t in model.decoder.state_dict().items():
         h.update(name.encode())

@@ -291,7 +291,7 @@ def selected_point(page: MapPage) -> None:
     n_max, model, data = page.n_max, page.active.model, page.data
     pick = st.number_input(
         f"Test image (0–{n_max - 1}); click a point on the map to choose one", min_value=0, max_value=n_max - 1,
-        value=None, step=1, key=page.key("map_pick"), placeholder="click a point on the map",
+        value=None, step=1, key=page.key("map_pick"), placeholder="none",
     )  # fmt: skip
     if pick is None:
         st.info("Click a point on the map to decode it and see its nearest neighbours.")
